@@ -1,0 +1,3 @@
+"""Conformance suites for Mosaic agent fleets and connectors, and a reference fleet."""
+
+__version__ = "0.1.0"
