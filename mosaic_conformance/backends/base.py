@@ -42,6 +42,11 @@ def agent_of(unit: str) -> str | None:
     return None
 
 
+def _undo_byte_escapes(arg: str) -> str:
+    """The prelude logs each non-ASCII byte as one code point; get the argument back."""
+    return arg.encode("latin-1").decode("utf-8", "surrogateescape")
+
+
 class BackendUnavailable(Exception):
     """The backend cannot run on this machine; the message says why (the suites skip)."""
 
@@ -117,7 +122,8 @@ class Backend(abc.ABC):
         calls = []
         for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
             record = json.loads(line)
-            calls.append(Call(tuple(record["argv"]), int(record["exit"])))
+            argv = tuple(_undo_byte_escapes(a) for a in record["argv"])
+            calls.append(Call(argv, int(record["exit"])))
         return [c for c in calls if command is None or c.command == command]
 
     def inject_failure(

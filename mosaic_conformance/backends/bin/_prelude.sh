@@ -1,0 +1,66 @@
+# Sourced by every stand-in (fake) and forwarding shim (systemd): records the call and
+# applies injected failures. POSIX sh, no external programs on the common path, because a
+# suite makes hundreds of calls and each must cost about a millisecond.
+#
+# Needs MOSAIC_CONFORMANCE_STATE: the per-test root holding calls.jsonl and inject/.
+
+: "${MOSAIC_CONFORMANCE_STATE:?the stand-ins need MOSAIC_CONFORMANCE_STATE (set by the backend)}"
+_mc_state=$MOSAIC_CONFORMANCE_STATE
+_mc_argv0=${0##*/}
+
+# _mc_json_string VALUE: VALUE as a JSON string in $_mc_json. Printable ASCII is copied
+# (escaping " and \); every other byte becomes \u00XX, so any argv, even non-UTF-8, gives valid
+# JSON. Readers undo it with s.encode("latin-1").decode("utf-8", "surrogateescape").
+_mc_json_string() {
+    case $1 in
+    *[!A-Za-z0-9@._:=/+,%-]*) ;;
+    *) _mc_json="\"$1\""; return ;;
+    esac
+    _mc_json=\"$(printf '%s' "$1" | od -An -v -tx1 | tr -s ' \n' '  ' | {
+        out=
+        for byte in $(cat); do
+            case $byte in
+            22) out="$out\\\"" ;;
+            5c) out="$out\\\\" ;;
+            2[0-9a-f] | [3-6][0-9a-f] | 7[0-9a-e]) out="$out$(printf "\\$(printf '%03o' "0x$byte")")" ;;
+            *) out="$out\\u00$byte" ;;
+            esac
+        done
+        printf '%s' "$out"
+    })\"
+}
+
+# _mc_record EXIT ARG...: append one line to calls.jsonl (one write: atomic with O_APPEND).
+_mc_record() {
+    _mc_exit=$1
+    shift
+    _mc_line="{\"argv\": [\"$_mc_argv0\""
+    for _mc_arg in "$@"; do
+        _mc_json_string "$_mc_arg"
+        _mc_line="$_mc_line, $_mc_json"
+    done
+    printf '%s], "exit": %s}\n' "$_mc_line" "$_mc_exit" >>"$_mc_state/calls.jsonl"
+}
+
+# _mc_injected VERB UNIT...: if a failure is injected for VERB on any UNIT (or on "*"),
+# set _mc_inject_exit and _mc_inject_file and return 0.
+_mc_injected() {
+    _mc_verb=$1
+    shift
+    for _mc_unit in "*" "$@"; do
+        _mc_file="$_mc_state/inject/$_mc_verb@$_mc_unit"
+        if [ -f "$_mc_file" ]; then
+            read -r _mc_inject_exit <"$_mc_file"
+            _mc_inject_file=$_mc_file
+            return 0
+        fi
+    done
+    return 1
+}
+
+# _mc_fail_injected ARG...: print the injected stderr, record the call, exit with its code.
+_mc_fail_injected() {
+    tail -n +2 "$_mc_inject_file" >&2
+    _mc_record "$_mc_inject_exit" "$@"
+    exit "$_mc_inject_exit"
+}
