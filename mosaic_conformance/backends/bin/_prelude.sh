@@ -11,23 +11,50 @@ _mc_argv0=${0##*/}
 # _mc_json_string VALUE: VALUE as a JSON string in $_mc_json. Printable ASCII is copied
 # (escaping " and \); every other byte becomes \u00XX, so any argv, even non-UTF-8, gives valid
 # JSON. Readers undo it with s.encode("latin-1").decode("utf-8", "surrogateescape").
+# Byte-wise work needs the C locale (bash as sh would otherwise match whole UTF-8 characters).
+LC_ALL=C
 _mc_json_string() {
     case $1 in
     *[!A-Za-z0-9@._:=/+,%-]*) ;;
     *) _mc_json="\"$1\""; return ;;
     esac
-    _mc_json=\"$(printf '%s' "$1" | od -An -v -tx1 | tr -s ' \n' '  ' | {
-        out=
-        for byte in $(cat); do
-            case $byte in
-            22) out="$out\\\"" ;;
-            5c) out="$out\\\\" ;;
-            2[0-9a-f] | [3-6][0-9a-f] | 7[0-9a-e]) out="$out$(printf "\\$(printf '%03o' "0x$byte")")" ;;
-            *) out="$out\\u00$byte" ;;
-            esac
-        done
-        printf '%s' "$out"
-    })\"
+    case $1 in
+    *[!\ -~]*) _mc_json_bytes "$1" ;;
+    *) _mc_json_printable "$1" ;;
+    esac
+}
+
+# Printable ASCII only: escape " and \ with parameter expansions, no programs.
+_mc_json_printable() {
+    _mc_rest=$1
+    _mc_out=
+    while :; do
+        case $_mc_rest in
+        *[\"\\]*) ;;
+        *) break ;;
+        esac
+        _mc_head=${_mc_rest%%[\"\\]*}
+        _mc_rest=${_mc_rest#"$_mc_head"}
+        _mc_out="$_mc_out$_mc_head\\${_mc_rest%"${_mc_rest#?}"}"
+        _mc_rest=${_mc_rest#?}
+    done
+    _mc_json="\"$_mc_out$_mc_rest\""
+}
+
+# Any bytes: one od for the byte values, then walk the string and that list side by side.
+_mc_json_bytes() {
+    _mc_rest=$1
+    _mc_out=
+    for _mc_byte in $(printf '%s' "$1" | od -An -v -tx1); do
+        _mc_char=${_mc_rest%"${_mc_rest#?}"}
+        _mc_rest=${_mc_rest#?}
+        case $_mc_byte in
+        22 | 5c) _mc_out="$_mc_out\\$_mc_char" ;;
+        2[0-9a-f] | [3-6][0-9a-f] | 7[0-9a-e]) _mc_out=$_mc_out$_mc_char ;;
+        *) _mc_out="$_mc_out\\u00$_mc_byte" ;;
+        esac
+    done
+    _mc_json="\"$_mc_out\""
 }
 
 # _mc_record EXIT ARG...: append one line to calls.jsonl (one write: atomic with O_APPEND).
