@@ -61,12 +61,23 @@ _mc_json_bytes() {
 _mc_record() {
     _mc_exit=$1
     shift
+    _mc_call_line "$@"
+    _mc_write_call "$_mc_exit"
+}
+
+# _mc_call_line ARG...: the call's argv as the start of its JSON line, in $_mc_line. A
+# stand-in that parses its arguments away builds this first and writes it when it exits.
+_mc_call_line() {
     _mc_line="{\"argv\": [\"$_mc_argv0\""
     for _mc_arg in "$@"; do
         _mc_json_string "$_mc_arg"
         _mc_line="$_mc_line, $_mc_json"
     done
-    printf '%s], "exit": %s}\n' "$_mc_line" "$_mc_exit" >>"$_mc_state/calls.jsonl"
+}
+
+# _mc_write_call EXIT: append the call in $_mc_line, with EXIT, to calls.jsonl.
+_mc_write_call() {
+    printf '%s], "exit": %s}\n' "$_mc_line" "$1" >>"$_mc_state/calls.jsonl"
 }
 
 # _mc_injected VERB UNIT...: if a failure is injected for VERB on any UNIT (or on "*"),
@@ -87,7 +98,13 @@ _mc_injected() {
 
 # _mc_fail_injected ARG...: print the injected stderr, record the call, exit with its code.
 _mc_fail_injected() {
+    _mc_call_line "$@"
+    _mc_fail_injected_call
+}
+
+# _mc_fail_injected_call: the same, for the call already in $_mc_line.
+_mc_fail_injected_call() {
     tail -n +2 "$_mc_inject_file" >&2
-    _mc_record "$_mc_inject_exit" "$@"
+    _mc_write_call "$_mc_inject_exit"
     exit "$_mc_inject_exit"
 }
