@@ -26,16 +26,12 @@ _mc_quote() {
     _mc_q="'$_mc_q$_mc_rest'"
 }
 
-# The call as made, kept quoted so that it can be recorded after the arguments were parsed.
-_mc_argv=
-for _mc_arg in "$@"; do
-    _mc_quote "$_mc_arg"
-    _mc_argv="$_mc_argv $_mc_q"
-done
+# The call as made, its log line built before the arguments are parsed away.
+_mc_call_line "$@"
 
 # _mc_exit CODE: record the call with CODE and exit with it. Every path ends here.
 _mc_exit() {
-    eval "_mc_record $1 $_mc_argv"
+    _mc_write_call "$1"
     exit "$1"
 }
 
@@ -48,7 +44,7 @@ _mc_die() {
 # _mc_inject VERB TARGET...: fail the call now if a failure is injected for it.
 _mc_inject() {
     if _mc_injected "$@"; then
-        eval "_mc_fail_injected $_mc_argv"
+        _mc_fail_injected_call
     fi
 }
 
