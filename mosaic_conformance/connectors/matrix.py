@@ -17,6 +17,7 @@ The access token lives only in the request headers: never in a URL, a repr or an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import uuid
@@ -40,6 +41,8 @@ from .types import (
     Unsubscribe,
 )
 
+_log = logging.getLogger(__name__)
+
 TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
 CLIENT_API = "/_matrix/client/v3"
 
@@ -51,6 +54,7 @@ SEND_ATTEMPTS = 4  # one send and three retries, all with the same txnId
 TIMELINE_LIMIT = 100  # events per room per sync (the server's default is 10)
 GAP_PAGES = 10  # at most this many /messages pages to fill a limited timeline
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.25, 30.0
+CLOSE_WAIT_S = 0.5  # how long close waits for the poller before leaving it to end alone
 REMEMBERED_EVENTS = 1024  # event ids kept to deliver each message once
 
 
@@ -205,6 +209,13 @@ class MatrixConnector:
         self._since = body.get("next_batch")
 
     def _poll(self) -> None:
+        try:
+            self._poll_until_closed()
+        finally:
+            if self._closed.is_set():
+                self._sync_http.close()
+
+    def _poll_until_closed(self) -> None:
         delay = BACKOFF_FIRST_S
         while not self._closed.is_set():
             since = self._since
@@ -216,13 +227,15 @@ class MatrixConnector:
                     continue
                 body = self._sync(timeout_ms=int(self._sync_timeout_s * 1000), since=since)
                 messages = self._messages(body, since)
-            except (httpx.HTTPError, ValueError):
+            except (httpx.HTTPError, ValueError, RuntimeError):  # Runtime: a closed client
                 if self._closed.wait(delay):
                     return
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 continue
             delay = BACKOFF_FIRST_S
             with self._lock:
+                if self._closed.is_set():
+                    return
                 if not self._handlers:
                     # Nobody listens: keep ``since`` where it was, so that the next
                     # subscriber gets these messages, and stop polling.
@@ -330,7 +343,10 @@ class MatrixConnector:
         while len(self._delivered) > REMEMBERED_EVENTS:
             self._delivered.popitem(last=False)
         for handler in list(self._handlers.values()):
-            handler(message)
+            try:
+                handler(message)
+            except Exception:  # one failing subscriber must not stop the others
+                _log.exception("a subscriber's handler failed on message %s", message.id)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -365,12 +381,17 @@ class MatrixConnector:
     # --- close ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        self._closed.set()
-        self._sync_http.close()  # ends a long-poll in flight
+        """Stop delivering at once. A long-poll in flight cannot be interrupted through
+        httpx: its (daemon) thread delivers nothing more and ends when the server answers."""
+        with self._lock:
+            self._closed.set()
+            self._handlers.clear()
+            poller = self._poller
         self._http.close()
-        poller = self._poller
         if poller is not None and poller is not threading.current_thread():
-            poller.join(timeout=REQUEST_TIMEOUT_S)
+            poller.join(timeout=CLOSE_WAIT_S)
+        if poller is None or not poller.is_alive():
+            self._sync_http.close()
 
 
 def create_connector(config: ConnectorConfig) -> MatrixConnector:
