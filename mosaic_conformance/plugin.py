@@ -17,7 +17,7 @@ import pytest
 from . import __version__
 from .catalogue import CATALOGUE, CATALOGUE_VERSION, Level
 from .report import Expectations, RequirementResult, TestOutcome, judge, write_reports
-from .secrets import redact
+from .secrets import redact, secret_values
 
 # Suites shipped in the wheel, and the requirement areas each one judges.
 SUITES_DIR = Path(__file__).parent / "suites"
@@ -68,9 +68,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="systemd backend: use this image instead of building one",
     )
     group.addoption(
-        "--strict",
+        "--conformance-strict",
         action="store_true",
-        help="SHOULD failures and unexpected passes gate the run too",
+        help="SHOULD failures and unexpected passes gate the run too (pytest's own "
+        "--strict does this as well)",
     )
     group.addoption(
         "--conformance-skip",
@@ -161,7 +162,7 @@ class Settings:
             if self.is_reference
             else ("general",)
         )
-        self.strict: bool = config.getoption("strict")
+        self.strict: bool = config.getoption("conformance_strict") or _pytest_strict(config)
         self.skip = _parse_ids(",".join(config.getoption("conformance_skip")), "--conformance-skip")
         expect = option("conformance_expect", "conformance_expect")
         self.expectations = Expectations.load(Path(expect)) if expect else Expectations({})
@@ -194,6 +195,14 @@ class Settings:
 
     def areas(self) -> tuple[str, ...]:
         return tuple(a for s in self.suites for a in SUITE_AREAS[s])
+
+
+def _pytest_strict(config: pytest.Config) -> bool:
+    """pytest >= 9 has a `strict` ini option (set by --strict); pytest 8 a --strict flag."""
+    try:
+        return bool(config.getini("strict"))
+    except ValueError:
+        return bool(config.getoption("strict", False))
 
 
 def _reference_profiles() -> tuple[str, ...]:
@@ -244,6 +253,8 @@ class ConformanceRun:
                 problems.append(f"{item.nodeid}: unknown requirement id(s) {', '.join(unknown)}")
             for i in ids:
                 self.covering.setdefault(i, []).append(_test_name(item))
+                # ids travel with every report (through xdist too) and into JUnit XML
+                item.user_properties.append(("requirement", i))
             skipped = sorted(set(ids) & self.settings.skip)
             if skipped:
                 item.add_marker(
@@ -280,8 +291,7 @@ class ConformanceRun:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
-        if call.when == "setup":  # ids travel with the report (also through xdist)
-            report.user_properties.extend(("requirement", i) for i in requirement_ids(item))
+        _redact_report(report)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -360,6 +370,17 @@ class ConformanceRun:
         )
         for path in self.written:
             tr.write_line(f"conformance report: {path}")
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    """No token reaches the terminal, JUnit XML or our reports through a failure's text."""
+    if not secret_values():
+        return
+    if report.longrepr is not None:
+        text = report.longreprtext
+        if redact(text) != text:
+            report.longrepr = redact(text)
+    report.sections = [(title, redact(body)) for title, body in report.sections]
 
 
 def _test_name(item: pytest.Item) -> str:
