@@ -7,7 +7,8 @@ request, and ``message`` events for its subscriptions, on stdout (see
 ``docs/connector-protocol.md``). End of stdin means close.
 
 - :class:`CommandConnector` makes such a program look like an ``OrchestratorConnector``
-  (``--connector-cmd``);
+  (``--connector-cmd``); an error response, or a program that died, raises
+  :class:`ProtocolError`, so the suite sees the defect rather than a polite result;
 - ``python -m mosaic_conformance.connectors.jsonlines serve --kind matrix`` serves a Python
   connector of the default registry over the protocol.
 """
@@ -143,10 +144,7 @@ class CommandConnector:
         wire: dict[str, Any] = {"text": message.text, "thread_id": message.thread_id}
         if message.attachments:
             wire["attachments"] = list(message.attachments)
-        try:
-            result = self._request("send", message=wire)
-        except ProtocolError as exc:
-            return SendResult(False, error=str(exc))
+        result = self._request("send", message=wire)  # a failed request raises: a defect
         return SendResult(
             bool(result.get("delivered")), result.get("message_id"), result.get("error")
         )
@@ -165,10 +163,7 @@ class CommandConnector:
         return unsubscribe
 
     def health(self) -> ConnectorHealth:
-        try:
-            result = self._request("health")
-        except ProtocolError as exc:
-            return ConnectorHealth(False, False, detail=str(exc))
+        result = self._request("health")
         return ConnectorHealth(
             bool(result.get("reachable")),
             bool(result.get("authenticated")),

@@ -98,6 +98,11 @@ class SynapseHomeserver(Homeserver):
         return f"http://127.0.0.1:{self._port}"
 
     @property
+    def shared_secret(self) -> str:
+        """For another run to use this server as ``--homeserver-url`` with accounts."""
+        return self._shared_secret
+
+    @property
     def _log_file(self) -> Path:
         return self._folder / "homeserver.log"
 
