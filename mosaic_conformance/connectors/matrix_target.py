@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
 
 from ..backends.homeserver import Homeserver, MatrixUser, open_homeserver
 from .faulty_proxy import FaultyProxy
@@ -30,6 +32,8 @@ from .testing import (
 from .types import ConnectorConfig, MatrixConfig, OrchestratorConnector
 
 SEND_PATH = r"/rooms/[^/]+/send/"
+PREPARE_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 def _seen(event: Mapping[str, Any]) -> SeenMessage:
@@ -42,6 +46,44 @@ def _seen(event: Mapping[str, Any]) -> SeenMessage:
         id=event.get("event_id"),
         thread_id=thread,
     )
+
+
+class Prepared(Generic[T]):
+    """Makes the next one while the current test runs: a homeserver takes about a second to
+    create a room, and a test mostly waits."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._next: Future[T] = Future()
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        future: Future[T] = Future()
+        self._next = future
+
+        def run() -> None:
+            try:
+                future.set_result(self._make())
+            except BaseException as exc:  # handed to the taker, who raises it
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="prepare-rooms", daemon=True).start()
+
+    def take(self) -> T:
+        ready = self._next.result(timeout=PREPARE_TIMEOUT_S)
+        if not self._closed:
+            self._start()
+        return ready
+
+    def settle(self) -> None:
+        """Wait until nothing is being made (before the server goes away under it)."""
+        with contextlib.suppress(Exception):
+            self._next.result(timeout=PREPARE_TIMEOUT_S)
+
+    def close(self) -> None:
+        self._closed = True
+        self.settle()  # do not close the users under it
 
 
 class MatrixOperator:
@@ -112,7 +154,7 @@ class MatrixScenario:
     def restart_server(self) -> None:
         if not self._target.homeserver.can_restart:
             raise Unsupported(self._target.unsupported[Capability.RESTART_SERVER])
-        self._target.homeserver.restart()
+        self._target.restart_homeserver()
 
     def close(self) -> None:
         self._stack.close()
@@ -128,6 +170,7 @@ class MatrixTarget:
         # The suite's own handle on the connector's account: to join rooms, never to post.
         self._connector_user = MatrixUser(homeserver.url, self._connector)
         self.proxy = FaultyProxy(lambda: self.homeserver.url)
+        self._rooms = Prepared(self._new_rooms)
 
     @property
     def name(self) -> str:
@@ -150,18 +193,30 @@ class MatrixTarget:
 
     @contextlib.contextmanager
     def scenario(self) -> Iterator[MatrixScenario]:
-        room = self.operator.create_room(f"mosaic-{secrets.token_hex(3)}")
-        other_room = self.operator.create_room(f"mosaic-other-{secrets.token_hex(3)}")
-        for user, rooms in ((self._connector_user, (room, other_room)), (self.stranger, (room,))):
-            for room_id in rooms:
-                user.join(room_id)
+        room, other_room = self._rooms.take()
         scenario = MatrixScenario(self, room, other_room)
         try:
             yield scenario
         finally:
             scenario.close()
 
+    def _new_rooms(self) -> tuple[str, str]:
+        """A room with the operator, the connector's user and the stranger in it, and another
+        room with the operator and the connector's user."""
+        room = self.operator.create_room(f"mosaic-{secrets.token_hex(3)}")
+        other_room = self.operator.create_room(f"mosaic-other-{secrets.token_hex(3)}")
+        for user, rooms in ((self._connector_user, (room, other_room)), (self.stranger, (room,))):
+            for room_id in rooms:
+                user.join(room_id)
+        return room, other_room
+
+    def restart_homeserver(self) -> None:
+        self._rooms.settle()
+        self.homeserver.restart()
+        self._rooms = Prepared(self._new_rooms)  # in case the last ones failed meanwhile
+
     def close(self) -> None:
+        self._rooms.close()
         self.proxy.close()
         for user in (self.operator, self.stranger, self._connector_user):
             user.close()

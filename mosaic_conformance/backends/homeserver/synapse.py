@@ -55,6 +55,13 @@ def _config(folder: Path, port: int, shared_secret: str) -> dict[str, Any]:
         "suppress_key_server_warning": True,
         "federation_domain_whitelist": [],
         "presence": {"enabled": False},
+        # Work a test server does not need, left out so that rooms and accounts come fast.
+        "bcrypt_rounds": 4,
+        "user_directory": {"enabled": False},
+        "stats": {"enabled": False},
+        "push": {"enabled": False},
+        "enable_search": False,
+        "enable_room_list_search": False,
         # Raised for tests: the suite posts faster than any person.
         "rc_message": UNLIMITED,
         "rc_registration": UNLIMITED,
