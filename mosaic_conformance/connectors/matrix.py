@@ -102,6 +102,7 @@ class MatrixConnector:
         sync_timeout_s: float = SYNC_TIMEOUT_S,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         health_budget_s: float = HEALTH_BUDGET_S,
+        transport: httpx.BaseTransport | None = None,  # tests: a stand-in for the network
     ) -> None:
         if not access_token:
             raise ValueError("the Matrix connector needs an access token, and it got none")
@@ -111,7 +112,11 @@ class MatrixConnector:
         base = config.homeserver_url.rstrip("/")
         headers = {"Authorization": f"Bearer {access_token}"}
         self._http = httpx.Client(
-            base_url=base, headers=headers, timeout=request_timeout_s, trust_env=False
+            base_url=base,
+            headers=headers,
+            timeout=request_timeout_s,
+            trust_env=False,
+            transport=transport,
         )
         # The long-poll gets its own client, so that sends never queue behind it.
         self._sync_http = httpx.Client(
@@ -119,6 +124,7 @@ class MatrixConnector:
             headers=headers,
             timeout=httpx.Timeout(request_timeout_s, read=sync_timeout_s + SYNC_READ_MARGIN_S),
             trust_env=False,
+            transport=transport,
         )
         self._room_path = f"{CLIENT_API}/rooms/{quote(config.room_id, safe='')}"
         self._filter = json.dumps(self._sync_filter(), separators=(",", ":"))
