@@ -276,7 +276,7 @@ class MatrixConnector:
             "room": {
                 "rooms": [self._config.room_id],
                 "timeline": {"limit": TIMELINE_LIMIT, "types": ["m.room.message"]},
-                "state": {"lazy_load_members": True, "types": []},
+                "state": nothing,
                 "ephemeral": nothing,
                 "account_data": nothing,
             },
