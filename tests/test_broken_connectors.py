@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mosaic_conformance.backends.homeserver import HomeserverUnavailable
 from mosaic_conformance.backends.homeserver.synapse import SynapseHomeserver
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "homeserver_fixtures"]  # the shared Synapse
 
 BROKEN = Path(__file__).parent / "broken_connectors.py"
 
@@ -31,20 +29,6 @@ EXPECTED = {
     "claims_authenticated_with_bad_token": {"CONN.10"},
     "hangs_on_unreachable_server": {"CONN.10"},
 }
-
-
-@pytest.fixture(scope="session")
-def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SynapseHomeserver]:
-    server = SynapseHomeserver(tmp_path_factory.mktemp("synapse"), {})
-    try:
-        server.start()
-    except HomeserverUnavailable as exc:
-        server.close()
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def run_suite(

@@ -32,19 +32,16 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import IO, Any
 
 from ..secrets import redact
-from .registry import resolve_connector_kind
+from .config import connector_block, connector_config
 from .types import (
     ConnectorConfig,
     ConnectorHealth,
     ConnectorKind,
-    DiscordConfig,
     Handler,
     InboundMessage,
-    MatrixConfig,
     OrchestratorConnector,
     OutboundMessage,
     SendResult,
-    TmuxConfig,
     Unsubscribe,
 )
 
@@ -62,30 +59,16 @@ class ProtocolError(RuntimeError):
 
 
 def config_to_json(config: ConnectorConfig) -> str:
-    return json.dumps(dataclasses.asdict(config))
+    return json.dumps(connector_block(config))
 
 
 def config_from_json(text: str) -> ConnectorConfig:
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError(f"{CONFIG_ENV} must hold a JSON object, not {type(data).__name__}")
-    kind = resolve_connector_kind(ConnectorConfig(kind=data.get("kind", "tmux")))
-
-    def section(name: str) -> dict[str, Any] | None:
-        value = data.get(name)
-        if value is None:
-            return None
-        if "operators" in value:
-            value = {**value, "operators": tuple(value["operators"])}
-        return dict(value)
-
-    matrix, discord, tmux = section("matrix"), section("discord"), section("tmux")
-    return ConnectorConfig(
-        kind=kind,
-        matrix=MatrixConfig(**matrix) if matrix else None,
-        discord=DiscordConfig(**discord) if discord else None,
-        tmux=TmuxConfig(**tmux) if tmux else TmuxConfig(),
-    )
+    config = connector_config(data)
+    assert config is not None
+    return config
 
 
 def _message_from(data: Mapping[str, Any]) -> InboundMessage:
