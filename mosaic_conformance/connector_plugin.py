@@ -17,7 +17,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -81,7 +81,7 @@ class ConnectorSettings:
     kind: ConnectorKind | None  # None: no connector chosen
     maker: ConnectorMaker | None
     under_test: str  # for reports: "shipped matrix", "factory pkg:make", "command ..."
-    target_settings: Mapping[str, str]
+    target_settings: Mapping[str, str] = field(repr=False)  # may hold a shared secret
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ConnectorSettings:

@@ -85,7 +85,8 @@ class TargetOptions:
     kind: ConnectorKind
     make_connector: ConnectorMaker
     workdir: Path  # session-wide scratch space, removed by pytest
-    settings: Mapping[str, str] = field(default_factory=dict)  # the kind's own options
+    # The kind's own options; may hold a server's secret, so never shown.
+    settings: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @runtime_checkable
