@@ -31,7 +31,7 @@ def test_send_is_delivered_with_an_id_and_the_operator_sees_it(
 
 
 @pytest.mark.requirement("CONN.5")
-@pytest.mark.parametrize("variant", [Variant.SERVER_DOWN, Variant.BAD_TOKEN], ids=str)
+@pytest.mark.parametrize("variant", [Variant.SERVER_DOWN, Variant.BAD_TOKEN], ids=lambda v: v.value)
 def test_send_that_cannot_deliver_returns_not_delivered_without_raising(
     connector_target: ConnectorTarget, scenario: Scenario, variant: Variant
 ) -> None:
