@@ -29,7 +29,9 @@ def test_health_with_a_bad_token_is_reachable_but_not_authenticated(
 
 
 @pytest.mark.requirement("CONN.10")
-@pytest.mark.parametrize("variant", [Variant.SERVER_DOWN, Variant.SILENT_SERVER], ids=lambda v: v.value)
+@pytest.mark.parametrize(
+    "variant", [Variant.SERVER_DOWN, Variant.SILENT_SERVER], ids=lambda v: v.value
+)
 def test_health_of_an_unreachable_server_is_not_reachable_in_bounded_time(
     connector_target: ConnectorTarget, scenario: Scenario, variant: Variant
 ) -> None:
