@@ -1,4 +1,4 @@
-"""The fleet's commands: init, install, add, remove, ps, start, stop.
+"""The fleet's commands: init, install, add, remove, ps, start, stop, connector.
 
 Each command checks everything it can before it touches anything, so a refused command leaves
 the roster, the agent files and systemd as they were. The roster is the commit point: it is
@@ -7,6 +7,7 @@ written (atomically, under the lock) before units are enabled and after they are
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..connectors import ConnectorRegistry, default_registry, resolve_connector_kind
+from ..connectors.config import connector_config
 from ..contract import HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
 from ..secrets import redact
 from . import units
@@ -262,6 +265,31 @@ class Fleet:
         unit = agent_unit(name)
         self._checked(units.systemctl(verb, unit), f"{verb} {unit}")
         self.say(f"{'Started' if verb == 'start' else 'Stopped'} {unit}.")
+
+    # --- connector ----------------------------------------------------------------------
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        """Make the roster's connector through the registry (tmux when the roster names
+        none; tokens from the environment) and report its health."""
+        block = load_roster(self.roster_path).connector
+        try:
+            config = connector_config(block)
+            made = (registry or default_registry()).create(config)
+        except (ValueError, NotImplementedError) as exc:
+            raise FleetError(f"the roster's connector cannot be made: {exc}") from exc
+        try:
+            health = made.health()
+        finally:
+            made.close()
+        kind = resolve_connector_kind(config)
+        if as_json:
+            self.say(json.dumps({"kind": kind, **dataclasses.asdict(health)}))
+        else:
+            state = "reachable" if health.reachable else "not reachable"
+            state += ", authenticated" if health.authenticated else ", not authenticated"
+            self.say(f"{kind}: {state}" + (f" ({health.detail})" if health.detail else ""))
+        if not (health.reachable and health.authenticated):
+            raise FleetError(f"the {kind} connector is not healthy")
 
     # --- ps -----------------------------------------------------------------------------
 
