@@ -14,10 +14,8 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..connectors import ConnectorRegistry, default_registry, resolve_connector_kind
-from ..connectors.config import connector_config
 from ..contract import HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
 from ..secrets import redact
 from . import units
@@ -33,6 +31,9 @@ from .roster import (
     schema,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from ..connectors import ConnectorRegistry
 
 
 class FleetError(Exception):
@@ -271,6 +272,10 @@ class Fleet:
     def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
         """Make the roster's connector through the registry (tmux when the roster names
         none; tokens from the environment) and report its health."""
+        # imported here: every other command would pay for them
+        from ..connectors import default_registry, resolve_connector_kind
+        from ..connectors.config import connector_config
+
         block = load_roster(self.roster_path).connector
         try:
             config = connector_config(block)
