@@ -106,6 +106,9 @@ class CommandConnector:
         self._next_id = 0
         self._pending: dict[int, Future[dict[str, Any]]] = {}
         self._handlers: dict[str, Handler] = {}
+        # handlers of subscribe requests still in flight, by request id: the reader thread
+        # registers each one as it reads the answer, before it reads the events after it
+        self._subscribing: dict[int, Handler] = {}
         self._stderr: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
         self._events: queue.Queue[tuple[str, InboundMessage] | None] = queue.Queue()
         self._threads = [
@@ -133,9 +136,7 @@ class CommandConnector:
         )
 
     def subscribe(self, handler: Handler) -> Unsubscribe:
-        subscription = str(self._request("subscribe")["subscription"])
-        with self._lock:
-            self._handlers[subscription] = handler
+        subscription = str(self._request("subscribe", handler=handler)["subscription"])
 
         def unsubscribe() -> None:
             with self._lock:
@@ -167,12 +168,14 @@ class CommandConnector:
         for thread in self._threads:
             thread.join(timeout=CLOSE_TIMEOUT_S)
 
-    def _request(self, op: str, **fields: Any) -> dict[str, Any]:
+    def _request(self, op: str, handler: Handler | None = None, **fields: Any) -> dict[str, Any]:
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             self._next_id += 1
             request_id = self._next_id
             self._pending[request_id] = future
+            if handler is not None:
+                self._subscribing[request_id] = handler
         line = json.dumps({"id": request_id, "op": op, **fields})
         try:
             assert self._process.stdin is not None
@@ -181,12 +184,14 @@ class CommandConnector:
         except (OSError, ValueError) as exc:
             with self._lock:
                 self._pending.pop(request_id, None)
+                self._subscribing.pop(request_id, None)
             raise ProtocolError(self._why_gone(f"could not write the {op} request: {exc}")) from exc
         try:
             answer = future.result(timeout=ANSWER_TIMEOUT_S)
         except FutureTimeout:
             with self._lock:
                 self._pending.pop(request_id, None)
+                self._subscribing.pop(request_id, None)
             raise ProtocolError(f"the connector program did not answer {op} in time") from None
         if "error" in answer:
             raise ProtocolError(redact(f"the connector program failed {op}: {answer['error']}"))
@@ -206,6 +211,10 @@ class CommandConnector:
             elif "id" in data:
                 with self._lock:
                     future = self._pending.pop(int(data["id"]), None)
+                    handler = self._subscribing.pop(int(data["id"]), None)
+                    result = data.get("result")
+                    if handler is not None and isinstance(result, dict):
+                        self._handlers[str(result.get("subscription"))] = handler
                 if future is not None:
                     future.set_result(data)
         gone = ProtocolError(self._why_gone("the connector program closed its stdout"))
