@@ -26,6 +26,8 @@ from .secrets import redact
 
 DEFAULT_COMMAND_TIMEOUT_S = 120.0
 _SHOWN_OUTPUT = 1500  # characters of stdout/stderr kept in a failure message
+_MAX_ROSTER_READ = 4 << 20
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +135,17 @@ class FleetUnderTest:
     # --- what the fleet left behind ---------------------------------------------------
 
     def roster(self) -> dict[str, Any] | None:
-        """The roster as written, parsed (None when there is none); not validated."""
+        """The roster as written, parsed (None when there is none); not validated. One that
+        cannot be read comes back as ``{"(unreadable)": why}``, which fails the schema."""
         if not self.roster_path.exists():
             return None
-        data = yaml.safe_load(self.roster_path.read_bytes())
+        raw = self.roster_path.read_bytes()
+        if len(raw) > _MAX_ROSTER_READ:  # the pure-Python loader would take minutes
+            return {"(unreadable)": f"{len(raw)} bytes"}
+        try:
+            data = yaml.load(raw, Loader=_SAFE_LOADER)
+        except Exception as exc:  # PyYAML raises more than YAMLError on hostile input
+            return {"(unreadable)": f"{type(exc).__name__}: {exc}"}
         return data if isinstance(data, dict) else {"(not a mapping)": data}
 
     def roster_names(self) -> list[str]:
