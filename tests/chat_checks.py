@@ -189,8 +189,13 @@ def check_threads(scenario: Scenario) -> None:
     assert got.thread_id == thread_id, f"a reply in a thread arrived with {got.thread_id!r}"
 
 
-def check_health(scenario: Scenario, variant: Variant, expected: tuple[bool, bool]) -> None:
-    """CONN.10: (reachable, authenticated) as expected, within a bounded time."""
+def check_health(
+    scenario: Scenario,
+    variant: Variant,
+    expected: tuple[bool, bool],
+    bound: float = HEALTH_BOUND,
+) -> None:
+    """CONN.10: (reachable, authenticated) as expected, within ``bound`` seconds."""
     connector = scenario.connect(variant)
     answers: list[tuple[bool, bool]] = []
 
@@ -200,23 +205,25 @@ def check_health(scenario: Scenario, variant: Variant, expected: tuple[bool, boo
 
     asker = threading.Thread(target=ask, daemon=True)
     asker.start()
-    asker.join(HEALTH_BOUND)
-    assert answers, f"health did not answer within {HEALTH_BOUND:g}s ({variant.value})"
+    asker.join(bound)
+    assert answers, f"health did not answer within {bound:g}s ({variant.value})"
     assert answers[0] == expected, f"health on {variant.value} is {answers[0]}, not {expected}"
 
 
-def check_survives_restart(scenario: Scenario) -> None:
-    """CONN.11: across a server restart, no operator message is lost or doubled."""
+def check_survives(scenario: Scenario, fault: str) -> None:
+    """CONN.11: across a server restart or cut connections, nothing lost or doubled."""
+    disrupt = {"restart": scenario.restart_server, "drop": scenario.drop_connections}[fault]
     connector = scenario.connect()
     inbox = Inbox()
     connector.subscribe(inbox)
-    before = unique("before the restart")
+    before = unique(f"before the {fault}")
     scenario.operator.post(before)
     inbox.wait_for_text(before)
-    scenario.restart_server()
-    after = unique("after the restart")
+    disrupt()
+    after = unique(f"after the {fault}")
     scenario.operator.post(after)
     post_fence(scenario, inbox)
     for text in (before, after):
         count = inbox.texts().count(text)
-        assert count == 1, f"{text!r} arrived {count} times across the restart"
+        assert count == 1, f"{text!r} arrived {count} times across the {fault}"
+    assert connector.send(OutboundMessage(unique(f"send after the {fault}"))).delivered

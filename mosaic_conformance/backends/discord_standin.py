@@ -138,7 +138,8 @@ class DiscordStandIn:
         self._retry_after = 0.0
         self._failing_status: int | None = None
         self._lose_next_send = False
-        self.requests: list[tuple[str, str]] = []  # (method, path and query), never headers
+        # (monotonic time, method, path and query) of every request; never its headers
+        self.requests: list[tuple[float, str, str]] = []
         self.sent_bodies: list[Json] = []  # every POST .../messages body as received
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
@@ -239,6 +240,11 @@ class DiscordStandIn:
         with self._lock:
             self._lose_next_send = True
 
+    def reset_faults(self) -> None:
+        """Disarm every fault: no 429s, no 5xx, no lost response."""
+        with self._lock:
+            self._rate_limited, self._failing_status, self._lose_next_send = 0, None, False
+
     def drop_connections(self) -> None:
         """Cut every open client connection once."""
         with self._lock:
@@ -253,7 +259,7 @@ class DiscordStandIn:
         """One API request; the JSON answer, or raises :class:`ApiError` / ``_Lost``."""
         split = urlsplit(target)
         with self._lock:
-            self.requests.append((method, target))
+            self.requests.append((time.monotonic(), method, target))
             if method == "POST" and split.path.endswith("/messages"):
                 with contextlib.suppress(ValueError):
                     self.sent_bodies.append(json.loads(body or b"{}"))
