@@ -63,8 +63,11 @@ def test_send_is_seen_in_the_pane(scenario: Scenario) -> None:
     check_send_is_seen(scenario)
 
 
-def test_send_to_a_missing_server_is_not_delivered(scenario: Scenario) -> None:
-    check_send_fails_softly(scenario, Variant.SERVER_DOWN)
+@pytest.mark.parametrize("variant", [Variant.SERVER_DOWN, Variant.SILENT_SERVER], ids=str)
+def test_send_to_a_missing_or_hung_server_is_not_delivered(
+    scenario: Scenario, variant: Variant
+) -> None:
+    check_send_fails_softly(scenario, variant)
 
 
 def test_retried_send_is_shown_once(scenario: Scenario) -> None:
@@ -86,6 +89,7 @@ def test_other_sessions_are_not_delivered(scenario: Scenario) -> None:
 def test_health_of_a_live_and_a_missing_server(scenario: Scenario) -> None:
     check_health(scenario, Variant.HEALTHY, (True, True))
     check_health(scenario, Variant.SERVER_DOWN, (False, False))
+    check_health(scenario, Variant.SILENT_SERVER, (False, False))
 
 
 def test_nothing_lost_or_doubled_across_a_tmux_restart(scenario: Scenario) -> None:
@@ -195,6 +199,16 @@ class HealthyWhenDown(TmuxConnector):
         return ConnectorHealth(True, True, None, "always fine")
 
 
+class HangsOnSilence(TmuxConnector):
+    """Asks libtmux alone, which waits for a hung tmux server forever."""
+
+    def health(self):  # type: ignore[no-untyped-def]
+        from mosaic_conformance.connectors.types import ConnectorHealth
+
+        alive = self.server.is_alive()
+        return ConnectorHealth(alive, alive, None, "asked libtmux")
+
+
 def _broken(cls: type[TmuxConnector]) -> Maker:
     return lambda config, _env: cls(config.tmux)
 
@@ -205,6 +219,7 @@ BROKEN: list[tuple[type[TmuxConnector], Callable[[Scenario], None]]] = [
     (RaisesWhenDown, lambda s: check_send_fails_softly(s, Variant.SERVER_DOWN)),
     (DeafUnsubscribe, check_unsubscribe_stops),
     (HealthyWhenDown, lambda s: check_health(s, Variant.SERVER_DOWN, (False, False))),
+    (HangsOnSilence, lambda s: check_health(s, Variant.SILENT_SERVER, (False, False), 8.0)),
 ]
 
 

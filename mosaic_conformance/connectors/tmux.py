@@ -14,8 +14,9 @@ chat pane program (:mod:`.tmux_chat`):
 - ``health`` asks tmux whether the server and the session are there. tmux has no tokens,
   so ``authenticated`` mirrors ``reachable``.
 
-libtmux gives tmux commands no timeout: a tmux server that accepts connections and never
-answers would hang this connector. A missing or dead server answers at once.
+libtmux runs tmux without a timeout, and a tmux server that accepts connections but never
+answers makes every tmux command hang. So before it uses libtmux, the connector asks tmux
+once, itself, with a timeout (:func:`live_sessions`); health and send stay bounded.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import logging
 import os
 import secrets
 import shlex
+import shutil
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Mapping
@@ -64,10 +67,33 @@ CHAT_WINDOW = "mosaic-chat"
 SEND_ATTEMPTS = 4
 PANE_START_TIMEOUT = 10.0  # a Python start in a fresh pane, on a slow machine
 REQUEST_TIMEOUT = 5.0
+PROBE_TIMEOUT = 5.0  # how long tmux may take to list its sessions
 
 
 class TmuxUnavailable(Exception):
     """The tmux server or the session is not there; the message says which."""
+
+
+def live_sessions(socket_name: str, timeout: float = PROBE_TIMEOUT) -> list[str]:
+    """The sessions of the tmux server on ``socket_name``, asked within ``timeout`` seconds.
+
+    The one tmux command this module runs without libtmux: libtmux has no timeout, and this
+    probe is what keeps health and send bounded when a tmux server hangs.
+    """
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        raise TmuxUnavailable("tmux is not installed: no `tmux` on PATH.")
+    argv = [tmux, "-L", socket_name, "list-sessions", "-F", "#{session_name}"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise TmuxUnavailable(
+            f"The tmux server on socket {socket_name!r} did not answer within {timeout:g}s."
+        ) from None
+    if done.returncode != 0:
+        why = done.stderr.strip() or f"exit status {done.returncode}"
+        raise TmuxUnavailable(f"No tmux server answers on socket {socket_name!r} ({why}).")
+    return done.stdout.splitlines()
 
 
 def chat_command(directory: Path, session: str) -> str:
@@ -112,8 +138,10 @@ def pane_answers(directory: Path) -> bool:
 
 def ensure_chat_pane(server: libtmux.Server, session_name: str, directory: Path) -> Pane:
     """The chat pane of ``session_name``, opened if missing, once it answers."""
-    if not server.is_alive():
-        raise TmuxUnavailable(f"No tmux server answers on socket {server.socket_name!r}.")
+    if session_name not in live_sessions(server.socket_name or ""):
+        raise TmuxUnavailable(
+            f"The tmux server on socket {server.socket_name!r} has no session {session_name!r}."
+        )
     session = server.sessions.get(session_name=session_name, default=None)
     if session is None:
         raise TmuxUnavailable(
@@ -290,14 +318,10 @@ class TmuxConnector:
     def health(self) -> ConnectorHealth:
         socket_name, session = self.config.socket_name, self.config.session
         try:
-            alive = self.server.is_alive()
-            has_session = alive and self.server.has_session(session)
-        except (LibTmuxException, OSError) as exc:
-            return ConnectorHealth(False, False, self._last_seen, f"tmux cannot be run: {exc}")
-        if not alive:
-            detail = f"No tmux server answers on socket {socket_name!r}."
-            return ConnectorHealth(False, False, self._last_seen, detail)
-        if not has_session:
+            sessions = live_sessions(socket_name)
+        except (TmuxUnavailable, OSError) as exc:
+            return ConnectorHealth(False, False, self._last_seen, str(exc))
+        if session not in sessions:
             detail = f"The tmux server on socket {socket_name!r} has no session {session!r}."
             return ConnectorHealth(False, False, self._last_seen, detail)
         self._last_seen = now_iso()

@@ -14,6 +14,8 @@ import json
 import os
 import secrets
 import shutil
+import socket
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -45,10 +47,6 @@ UNSUPPORTED: Mapping[Capability, str] = {
     Capability.THREADS: "a terminal pane has no threads",
     Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
     Capability.BAD_TOKEN: "tmux has no tokens",
-    Capability.SILENT_SERVER: (
-        "libtmux runs tmux commands without a timeout, so the tmux connector cannot bound a "
-        "tmux server that accepts connections and never answers"
-    ),
 }
 
 
@@ -129,12 +127,46 @@ def _inbox_lines(inbox: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in data.splitlines() if line.endswith(b"}")]
 
 
+class SilentTmuxServer:
+    """A Unix socket where tmux looks for the server ``socket_name``: it accepts
+    connections and never answers, as a hung tmux server would."""
+
+    def __init__(self, socket_name: str) -> None:
+        directory = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
+        directory.mkdir(mode=0o700, exist_ok=True)
+        self.path = directory / socket_name
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.path))
+        self._listener.listen(64)
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="silent-tmux", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self._held.append(conn)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
+        self.path.unlink(missing_ok=True)
+
+
 class TmuxScenario:
     """A fresh tmux server with the orchestrator's session and another one."""
 
     def __init__(self, options: TargetOptions) -> None:
         self._options = options
         self._made: list[OrchestratorConnector] = []
+        self._silent: SilentTmuxServer | None = None
         self.socket_name = f"mosaic-ct-{secrets.token_hex(4)}"
         self.server = libtmux.Server(socket_name=self.socket_name)
         self._operator = TmuxOperator(self.server)
@@ -155,6 +187,8 @@ class TmuxScenario:
             with closing_all() as closing:
                 closing.extend(self._made)
         finally:
+            if self._silent is not None:
+                self._silent.close()
             with contextlib.suppress(Exception):
                 if self.server.is_alive():
                     self.server.kill()
@@ -169,10 +203,12 @@ class TmuxScenario:
             config = self.config()
         elif variant is Variant.SERVER_DOWN:
             config = self.config(socket_name=f"{self.socket_name}-down")  # no server there
-        elif variant is Variant.BAD_TOKEN:
-            raise _unsupported(Capability.BAD_TOKEN)
+        elif variant is Variant.SILENT_SERVER:
+            if self._silent is None:
+                self._silent = SilentTmuxServer(f"{self.socket_name}-silent")
+            config = self.config(socket_name=f"{self.socket_name}-silent")
         else:
-            raise _unsupported(Capability.SILENT_SERVER)
+            raise _unsupported(Capability.BAD_TOKEN)
         connector = self._options.make_connector(config, dict(os.environ))
         self._made.append(connector)
         return connector
