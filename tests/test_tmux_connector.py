@@ -23,6 +23,7 @@ from chat_checks import (
     check_send_is_seen,
     check_subscribe_once_without_echo,
     check_survives,
+    check_threads,
     check_unsubscribe_stops,
 )
 
@@ -120,11 +121,23 @@ def test_health_names_a_missing_session(scenario: Scenario) -> None:
     assert "no-such-session" in (result.error or "")
 
 
-def test_tmux_lacks_threads_strangers_and_tokens(scenario: Scenario) -> None:
-    with pytest.raises(Unsupported, match="threads"):
-        scenario.operator.open_thread("x")
+def test_tmux_lacks_strangers_and_tokens(scenario: Scenario) -> None:
+    with pytest.raises(Unsupported, match="other sender"):
+        scenario.operator.post_as_stranger("x")
     with pytest.raises(Unsupported, match="tokens"):
         scenario.connect(Variant.BAD_TOKEN)
+
+
+def test_threads_both_ways(scenario: Scenario) -> None:
+    check_threads(scenario)
+
+
+def test_a_quoted_line_is_not_a_thread_reply(scenario: Scenario) -> None:
+    connector = scenario.connect()
+    inbox = Inbox()
+    connector.subscribe(inbox)
+    scenario.operator.post("> quoted, not a reply")
+    assert inbox.wait_for_text("> quoted, not a reply").thread_id is None
 
 
 def test_send_with_thread_id_is_labelled_in_the_pane(scenario: Scenario) -> None:
@@ -143,11 +156,12 @@ def test_registry_creates_tmux_by_default() -> None:
 
 
 def test_screen_frames_read_back() -> None:
-    screen = render("abc", "one\n\nthree", "T") + "typed by hand\n" + render("d", "x", None)
-    messages = list(parse_screen(screen.splitlines()))
+    screen = render("abc", "one\n\nthree", "T") + "typed by hand\n>abc in reply\n"
+    messages = list(parse_screen((screen + render("d", "x", None)).splitlines()))
     assert [(m.from_orchestrator, m.text, m.id, m.thread_id) for m in messages] == [
         (True, "one\n\nthree", "abc", "T"),
         (False, "typed by hand", None, None),
+        (False, "in reply", None, "abc"),
         (True, "x", "d", None),
     ]
 
@@ -209,6 +223,13 @@ class HangsOnSilence(TmuxConnector):
         return ConnectorHealth(alive, alive, None, "asked libtmux")
 
 
+class DropsThreads(TmuxConnector):
+    """Forgets the thread of what it sends."""
+
+    def send(self, message: OutboundMessage) -> object:  # type: ignore[override]
+        return super().send(OutboundMessage(message.text))
+
+
 def _broken(cls: type[TmuxConnector]) -> Maker:
     return lambda config, _env: cls(config.tmux)
 
@@ -219,6 +240,7 @@ BROKEN: list[tuple[type[TmuxConnector], Callable[[Scenario], None]]] = [
     (RaisesWhenDown, lambda s: check_send_fails_softly(s, Variant.SERVER_DOWN)),
     (DeafUnsubscribe, check_unsubscribe_stops),
     (HealthyWhenDown, lambda s: check_health(s, Variant.SERVER_DOWN, (False, False))),
+    (DropsThreads, check_threads),
     (HangsOnSilence, lambda s: check_health(s, Variant.SILENT_SERVER, (False, False), 8.0)),
 ]
 

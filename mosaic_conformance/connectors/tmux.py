@@ -309,6 +309,7 @@ class TmuxConnector:
                 text=str(record["text"]),
                 sender=str(record["sender"]),
                 ts=str(record["ts"]),
+                thread_id=record.get("thread_id"),
             )
             found.append((message, offset))
         return found

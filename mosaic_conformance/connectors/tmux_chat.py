@@ -9,9 +9,13 @@ keeps the two directions of the chat apart, so the connector never hears its own
   An id it has shown before is acknowledged again but not printed again, so a retried send
   appears once.
 - **from the operator**: each line typed into the pane (its standard input, the terminal)
-  is appended to ``DIR/inbox.jsonl`` as ``{"id", "text", "sender", "ts"}``, which the
-  connector tails. What the pane prints goes to the terminal, never to its input, so the
-  connector's own messages cannot come back as the operator's.
+  is appended to ``DIR/inbox.jsonl`` as ``{"id", "text", "sender", "ts", "thread_id"}``,
+  which the connector tails. What the pane prints goes to the terminal, never to its input,
+  so the connector's own messages cannot come back as the operator's.
+
+Threads: a thread is named by the id of the message that starts it. The pane labels a
+message sent into a thread (``· thread ID``), and a line typed as ``>ID text`` is a reply
+in thread ``ID`` (no space after ``>``, so a quoted ``> text`` stays a plain line).
 
 ``{"op": "ping"}`` answers whether the pane is up. ``{"op": "lose-next-ack"}`` is a test
 hook: the next new message is shown but its answer is never sent (a lost response).
@@ -48,6 +52,13 @@ HEADER = "┌─ orchestrator #"
 THREAD_MARK = " · thread "
 BODY = "│ "
 FOOTER = "└─"
+REPLY = re.compile(r">(?P<thread>[^\s>]+) (?P<text>.*\S.*)")
+
+
+def split_reply(line: str) -> tuple[str | None, str]:
+    """``(thread_id, text)`` of a typed line: ``>ID text`` replies in thread ``ID``."""
+    reply = REPLY.fullmatch(line)
+    return (reply["thread"], reply["text"]) if reply else (None, line)
 
 
 def chat_dir(socket_name: str, session: str, environ: dict[str, str] | None = None) -> Path:
@@ -137,7 +148,8 @@ def parse_screen(lines: Iterable[str]) -> Iterator[ScreenMessage]:
             ident, _, thread = line[len(HEADER) :].partition(THREAD_MARK)
             frame = (ident, thread or None, [])
         elif line and not line.startswith(BANNER):
-            yield ScreenMessage(False, line)
+            thread_id, text = split_reply(line)
+            yield ScreenMessage(False, text, thread_id=thread_id)
 
 
 class ChatPane:
@@ -174,7 +186,10 @@ class ChatPane:
 
     def serve(self) -> None:
         threading.Thread(target=self._accept_loop, name="chat-socket", daemon=True).start()
-        self._print(f"{BANNER} · session {self.session} · type a line and press Enter\n")
+        self._print(
+            f"{BANNER} · session {self.session} · type a line and press Enter; "
+            "reply in a thread with >ID text\n"
+        )
         self._read_operator(sys.stdin.buffer)
 
     def close(self) -> None:
@@ -193,8 +208,14 @@ class ChatPane:
             text = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not text.strip():
                 continue
-            record = {"id": secrets.token_hex(6), "text": text, "sender": self.sender}
-            record["ts"] = now_iso()
+            thread_id, text = split_reply(text)
+            record = {
+                "id": secrets.token_hex(6),
+                "text": text,
+                "sender": self.sender,
+                "ts": now_iso(),
+                "thread_id": thread_id,
+            }
             line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
             fd = os.open(inbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:

@@ -44,7 +44,6 @@ ORCHESTRATOR_SENDER = "orchestrator"
 ECHO_TIMEOUT = 10.0  # a typed line reaching the inbox, on a slow machine
 
 UNSUPPORTED: Mapping[Capability, str] = {
-    Capability.THREADS: "a terminal pane has no threads",
     Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
     Capability.BAD_TOKEN: "tmux has no tokens",
 }
@@ -65,12 +64,11 @@ class TmuxOperator:
         return operator_name()
 
     def post(self, text: str, thread_id: str | None = None) -> str:
-        if thread_id is not None:
-            raise _unsupported(Capability.THREADS)
-        return type_line(self._server, SESSION, text)
+        return type_line(self._server, SESSION, text, thread_id)
 
     def open_thread(self, text: str) -> str:
-        raise _unsupported(Capability.THREADS)
+        """A thread is named by the message that starts it: any line can."""
+        return type_line(self._server, SESSION, text)
 
     def post_as_stranger(self, text: str) -> str:
         raise _unsupported(Capability.STRANGERS)
@@ -83,7 +81,7 @@ class TmuxOperator:
         return [
             SeenMessage(text=m.text, sender=ORCHESTRATOR_SENDER, id=m.id, thread_id=m.thread_id)
             if m.from_orchestrator
-            else SeenMessage(text=m.text, sender=self.sender_id)
+            else SeenMessage(text=m.text, sender=self.sender_id, thread_id=m.thread_id)
             for m in parse_screen(lines)
         ]
 
@@ -92,8 +90,9 @@ def chat_pane(server: libtmux.Server, session: str) -> Pane:
     return ensure_chat_pane(server, session, chat_dir(server.socket_name or "", session))
 
 
-def type_line(server: libtmux.Server, session: str, text: str) -> str:
-    """Type ``text`` and Enter into the chat pane of ``session``; return the message id.
+def type_line(server: libtmux.Server, session: str, text: str, thread_id: str | None = None) -> str:
+    """Type ``text`` (as ``>THREAD text`` in a thread) and Enter into the chat pane of
+    ``session``; return the message id.
 
     Keys go as hex bytes: ``send-keys -l`` would take a leading ``-`` for a flag and a
     trailing ``;`` for a command separator.
@@ -102,12 +101,13 @@ def type_line(server: libtmux.Server, session: str, text: str) -> str:
         raise ValueError("A tmux chat line is one message: post one line at a time.")
     inbox = chat_dir(server.socket_name or "", session) / INBOX_FILE
     before = _inbox_lines(inbox)
-    keys = [f"{byte:02x}" for byte in text.encode("utf-8")] + ["0d"]
+    line = f">{thread_id} {text}" if thread_id is not None else text
+    keys = [f"{byte:02x}" for byte in line.encode("utf-8")] + ["0d"]
     chat_pane(server, session).cmd("send-keys", "-H", *keys)
 
     def arrived() -> str | None:
         for record in _inbox_lines(inbox)[len(before) :]:
-            if record["text"] == text:
+            if record["text"] == text and record.get("thread_id") == thread_id:
                 return str(record["id"])
         return None
 
