@@ -25,6 +25,7 @@ from chat_checks import (
     check_survives,
     check_threads,
     check_unsubscribe_stops,
+    wait_until,
 )
 
 from mosaic_conformance.connectors import (
@@ -35,9 +36,11 @@ from mosaic_conformance.connectors import (
 )
 from mosaic_conformance.connectors.testing import Scenario, TargetOptions, Unsupported, Variant
 from mosaic_conformance.connectors.tmux import (
+    CHAT_WINDOW,
     TmuxConnector,
     create_connector,
     now_iso,
+    pane_answers,
 )
 from mosaic_conformance.connectors.tmux_chat import INBOX_FILE, chat_dir, parse_screen, render
 from mosaic_conformance.connectors.tmux_target import TmuxTarget
@@ -99,6 +102,18 @@ def test_nothing_lost_or_doubled_across_a_tmux_restart(scenario: Scenario) -> No
 
 def test_chat_pane_restart_loses_nothing(scenario: Scenario) -> None:
     check_survives(scenario, "drop")  # tmux's "connection" is the chat pane's program
+
+
+def test_a_subscriber_reopens_a_closed_chat_pane(scenario: Scenario) -> None:
+    connector = scenario.connect()
+    connector.subscribe(Inbox())
+    server = scenario.server  # type: ignore[attr-defined]
+    directory = chat_dir(server.socket_name, "mosaic-orchestrator")
+    server.sessions.get(session_name="mosaic-orchestrator").windows.get(
+        window_name=CHAT_WINDOW
+    ).kill()
+    wait_until(lambda: not pane_answers(directory), "the chat pane to close")
+    wait_until(lambda: pane_answers(directory), "the connector to reopen the chat pane")
 
 
 @pytest.mark.parametrize("text", ["-starts like a flag", "ends like a tmux separator;", ";"])

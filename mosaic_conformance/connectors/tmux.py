@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -68,6 +69,7 @@ SEND_ATTEMPTS = 4
 PANE_START_TIMEOUT = 10.0  # a Python start in a fresh pane, on a slow machine
 REQUEST_TIMEOUT = 5.0
 PROBE_TIMEOUT = 5.0  # how long tmux may take to list its sessions
+PANE_CHECK_INTERVAL = 5.0  # while subscribed, how often to see that the chat pane is there
 
 
 class TmuxUnavailable(Exception):
@@ -185,6 +187,7 @@ class TmuxConnector:
         self.directory = chat_dir(config.socket_name, config.session)
         self._poll_interval = poll_interval
         self._lock = threading.RLock()  # held while handlers run: unsubscribe waits for them
+        self._pane_lock = threading.Lock()
         self._handlers: dict[int, Handler] = {}
         self._next_token = 0
         self._offset: int | None = None  # where the inbox was read up to
@@ -235,8 +238,12 @@ class TmuxConnector:
             if exc.errno not in (errno.ENOENT, errno.ECONNREFUSED):
                 raise
         # No pane listens: open it (first use, or tmux was restarted), then try again.
-        ensure_chat_pane(self.server, self.config.session, self.directory)
+        self._open_pane()
         return chat_request(self.directory, request)
+
+    def _open_pane(self) -> None:
+        with self._pane_lock:  # one window, also when send and the poller both try
+            ensure_chat_pane(self.server, self.config.session, self.directory)
 
     # subscribe
 
@@ -266,6 +273,7 @@ class TmuxConnector:
             return 0
 
     def _poll(self) -> None:
+        next_pane_check = 0.0
         while not self._closed.wait(self._poll_interval):
             with self._lock:
                 if not self._handlers:
@@ -275,6 +283,19 @@ class TmuxConnector:
                 self._deliver_new_lines()
             except Exception:  # keep polling: the next round reads the same lines again
                 log.exception("Reading the tmux chat inbox in %s failed", self.directory)
+            if time.monotonic() >= next_pane_check:
+                next_pane_check = time.monotonic() + PANE_CHECK_INTERVAL
+                self._keep_pane_open()
+
+    def _keep_pane_open(self) -> None:
+        """Someone listens for the operator: make sure they have a pane to type in (also
+        after tmux was restarted)."""
+        if pane_answers(self.directory):
+            return
+        try:
+            self._open_pane()
+        except (TmuxUnavailable, LibTmuxException, OSError) as exc:
+            log.info("The chat pane cannot be opened now: %s", exc)
 
     def _deliver_new_lines(self) -> None:
         for message, end in self._read_operator_lines():
