@@ -43,6 +43,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+# Discord's facts are restated here, not imported from the connector: a stand-in that shared
+# the connector's code would share its mistakes.
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 NONCE_WINDOW = 300.0  # seconds an enforced nonce is remembered ("the past few minutes")

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TOKEN_ENV = "DISCORD_BOT_TOKEN"
 POLL_ENV = "MOSAIC_DISCORD_POLL_SECONDS"  # optional: how often subscribe asks Discord
 MAX_CONTENT = 2000
+DISCORD_EPOCH_MS = 1_420_070_400_000  # snowflakes count milliseconds from 2015-01-01
 PAGE = 100  # the most messages one GET returns
 DELIVERED_TYPES = (0, 19)  # DEFAULT and REPLY; system messages are not the operator's words
 MAX_BACKOFF = 30.0
@@ -256,7 +257,7 @@ class DiscordConnector:
                 cursors[thread["id"]] = int(thread.get("last_message_id") or thread["id"])
         except (httpx.HTTPError, RateLimited, DiscordError) as exc:
             log.warning("Discord is not answering at subscribe (%r); starting from now", exc)
-            now = (int(time.time() * 1000) - 1_420_070_400_000) << 22
+            now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22  # a snowflake of now
             cursors = {self.config.channel_id: now}
         self._cursors = cursors
 
@@ -299,6 +300,9 @@ class DiscordConnector:
             except (httpx.HTTPError, RateLimited, DiscordError) as exc:
                 backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
                 log.warning("Polling Discord failed (%r); again in %.1fs", exc, backoff)
+            except Exception:  # an answer of a shape we did not expect: keep polling
+                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
+                log.exception("Polling Discord failed; again in %.1fs", backoff)
             else:
                 backoff = self._poll_interval
 
