@@ -43,7 +43,7 @@ from mosaic_conformance.connectors.tmux import (
     pane_answers,
 )
 from mosaic_conformance.connectors.tmux_chat import INBOX_FILE, chat_dir, parse_screen, render
-from mosaic_conformance.connectors.tmux_target import TmuxTarget
+from mosaic_conformance.connectors.tmux_target import TmuxTarget, tmux_socket_path
 from mosaic_conformance.connectors.types import OutboundMessage
 
 Maker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]
@@ -277,3 +277,4 @@ def test_scenario_cleans_up_its_server_and_files(tmp_path: Path) -> None:
         assert directory.exists()
     assert not server.is_alive()
     assert not directory.exists()
+    assert not tmux_socket_path(server.socket_name).exists()

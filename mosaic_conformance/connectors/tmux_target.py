@@ -127,14 +127,19 @@ def _inbox_lines(inbox: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in data.splitlines() if line.endswith(b"}")]
 
 
+def tmux_socket_path(socket_name: str) -> Path:
+    """Where tmux puts the socket of ``tmux -L socket_name``."""
+    base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp")
+    return base / f"tmux-{os.getuid()}" / socket_name
+
+
 class SilentTmuxServer:
     """A Unix socket where tmux looks for the server ``socket_name``: it accepts
     connections and never answers, as a hung tmux server would."""
 
     def __init__(self, socket_name: str) -> None:
-        directory = Path(os.environ.get("TMUX_TMPDIR") or "/tmp") / f"tmux-{os.getuid()}"
-        directory.mkdir(mode=0o700, exist_ok=True)
-        self.path = directory / socket_name
+        self.path = tmux_socket_path(socket_name)
+        self.path.parent.mkdir(mode=0o700, exist_ok=True)
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._listener.bind(str(self.path))
         self._listener.listen(64)
@@ -192,6 +197,7 @@ class TmuxScenario:
             with contextlib.suppress(Exception):
                 if self.server.is_alive():
                     self.server.kill()
+            tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
             shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
 
     def config(self, socket_name: str | None = None) -> ConnectorConfig:
