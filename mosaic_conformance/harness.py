@@ -151,7 +151,7 @@ class FleetUnderTest:
     def roster_names(self) -> list[str]:
         data = self.roster() or {}
         agents = data.get("agents") or []
-        return [a.get("name") for a in agents if isinstance(a, dict)]
+        return [str(a.get("name")) for a in agents if isinstance(a, dict)]
 
     def snapshot(self) -> TreeSnapshot:
         """Every file the fleet may have touched: its home and the user unit folder."""
@@ -230,7 +230,8 @@ def schema_problems(roster: Any) -> list[str]:
 
 
 def duplicate_names(roster: Any) -> list[str]:
-    names = [a.get("name") for a in (roster or {}).get("agents") or [] if isinstance(a, dict)]
+    agents = (roster or {}).get("agents") or []
+    names = [str(a.get("name")) for a in agents if isinstance(a, dict)]
     return sorted({n for n in names if names.count(n) > 1})
 
 
