@@ -73,10 +73,10 @@ def machine_settings(request: pytest.FixtureRequest) -> object:
     ``mosaic-ci`` (few, derandomised examples: fast and reproducible in CI)."""
     from hypothesis import HealthCheck, settings
 
-    common = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
+    base = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
     settings.register_profile(
-        "mosaic-ci", max_examples=5, stateful_step_count=8, derandomize=True, **common
+        "mosaic-ci", base, max_examples=5, stateful_step_count=8, derandomize=True
     )
-    settings.register_profile("mosaic-thorough", max_examples=60, stateful_step_count=25, **common)
+    settings.register_profile("mosaic-thorough", base, max_examples=60, stateful_step_count=25)
     chosen = request.config.getoption("hypothesis_profile", None) or "mosaic-ci"
     return settings.get_profile(chosen)
