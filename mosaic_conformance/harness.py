@@ -40,6 +40,7 @@ class Result:
     stderr: str
     seconds: float
     calls: tuple[Call, ...] = ()  # what reached the system while it ran
+    started: float = 0.0  # time.perf_counter() when it began
 
     def ran(self, command: str, verb: str, unit: str) -> list[Call]:
         """Its ``COMMAND [--user] VERB ... UNIT`` calls (options anywhere, several units)."""
@@ -118,7 +119,7 @@ class FleetUnderTest:
             err = (exc.stderr or b"") + f"\n[timed out after {self.timeout:.0f} s]".encode()
         seconds = time.perf_counter() - started
         calls = tuple(self.backend.calls()[calls_before:])
-        result = Result(tuple(args), code, _text(out), _text(err), seconds, calls)
+        result = Result(tuple(args), code, _text(out), _text(err), seconds, calls, started)
         self.history.append(result)
         return result
 
@@ -233,6 +234,15 @@ def duplicate_names(roster: Any) -> list[str]:
     agents = (roster or {}).get("agents") or []
     names = [str(a.get("name")) for a in agents if isinstance(a, dict)]
     return sorted({n for n in names if names.count(n) > 1})
+
+
+def busy_seconds(results: Sequence[Result]) -> float:
+    """How long at least one fleet command was running: concurrent runs count once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted((r.started, r.started + r.seconds) for r in results):
+        total += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return total
 
 
 def describe(results: Sequence[Result]) -> str:

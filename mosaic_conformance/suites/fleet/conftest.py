@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mosaic_conformance.backends import Backend, BackendSession, BackendUnavailable, create_session
-from mosaic_conformance.harness import FleetUnderTest
+from mosaic_conformance.harness import FleetUnderTest, busy_seconds
 from mosaic_conformance.plugin import Settings, conformance_settings
 
 
@@ -55,7 +55,7 @@ def fleet(
     # How long the fleet itself ran: the report separates it from the harness's own time.
     request.node.user_properties.append(("fleet_calls", len(under_test.history)))
     request.node.user_properties.append(
-        ("fleet_seconds", sum(r.seconds for r in under_test.history))
+        ("fleet_seconds", busy_seconds(under_test.history))
     )
 
 
