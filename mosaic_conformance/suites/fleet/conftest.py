@@ -54,9 +54,7 @@ def fleet(
     yield under_test
     # How long the fleet itself ran: the report separates it from the harness's own time.
     request.node.user_properties.append(("fleet_calls", len(under_test.history)))
-    request.node.user_properties.append(
-        ("fleet_seconds", busy_seconds(under_test.history))
-    )
+    request.node.user_properties.append(("fleet_seconds", busy_seconds(under_test.history)))
 
 
 @pytest.fixture

@@ -23,6 +23,9 @@ from mosaic_conformance.harness import FleetUnderTest, schema_problems
 
 from .checks import WORKER
 
+# A state machine example runs ~10 fleet commands; a generated input runs one or two.
+EXAMPLES_PER_STEP = 4
+
 # --- generated agent names ----------------------------------------------------------------
 
 NAMES = st.one_of(
@@ -54,7 +57,9 @@ def judge(fleet: FleetUnderTest, act: Callable[[], Any], accepted: Callable[[], 
 
 @pytest.mark.requirement("ROS.3")
 def test_generated_agent_names(installed: FleetUnderTest, machine_settings: Any) -> None:
-    @hypothesis_settings(machine_settings, max_examples=max(machine_settings.max_examples * 6, 30))
+    @hypothesis_settings(
+        machine_settings, max_examples=machine_settings.max_examples * EXAMPLES_PER_STEP
+    )
     @given(name=NAMES)
     def add_then_remove(name: str) -> None:
         assume("\x00" not in name)  # no argv can carry a NUL byte: the OS refuses, not the fleet
@@ -159,7 +164,9 @@ def test_generated_rosters(fleet: FleetUnderTest, machine_settings: Any) -> None
     fleet.ok("init", "--profile", "general", "--write")
     fleet.ok("install")
 
-    @hypothesis_settings(machine_settings, max_examples=max(machine_settings.max_examples * 6, 30))
+    @hypothesis_settings(
+        machine_settings, max_examples=machine_settings.max_examples * EXAMPLES_PER_STEP
+    )
     @given(raw=mutated_rosters())
     def add_to(raw: bytes) -> None:
         fleet.plant_roster(raw)
