@@ -56,8 +56,9 @@ class DiscordOperator:
         thread = self._standin.start_thread(self._channel_id, message_id, text[:100], self._user.id)
         return str(thread["id"])
 
-    def post_as_stranger(self, text: str) -> str:
-        return str(self._standin.post_as(self._stranger.id, self._channel_id, text)["id"])
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
+        channel = thread_id or self._channel_id
+        return str(self._standin.post_as(self._stranger.id, channel, text)["id"])
 
     def post_in_other_room(self, text: str) -> str:
         return str(self._standin.post_as(self._user.id, self._other_channel_id, text)["id"])
@@ -125,6 +126,15 @@ class DiscordScenario:
 
     def restart_server(self) -> None:
         self.standin.restart()
+
+    def crash_server(self) -> None:
+        """The stand-in lives in the suite's process: a crash cuts every connection without
+        an answer, then it starts again on the same port with its state."""
+        self.standin.drop_connections()
+        self.standin.restart()
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        self.standin.fail_next(status, count, sends_only=sends_only)
 
     def close(self) -> None:
         """Close the connectors, then clear the faults this scenario may have left armed."""

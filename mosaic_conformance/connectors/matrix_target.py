@@ -5,7 +5,7 @@ Settings (``TargetOptions.settings``): ``homeserver`` (``synapse``, ``conduit`` 
 ``registration_token`` to make accounts with.
 
 Connectors reach the homeserver through a :class:`~.faulty_proxy.FaultyProxy`, so the suite
-can lose a send's answer and drop connections whatever the server is.
+can lose a send's answer, drop connections and answer 5xx or 429 whatever the server is.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ class MatrixOperator:
     def open_thread(self, text: str) -> str:
         return self._operator.send_text(self._room, text)  # a thread's id is its root's
 
-    def post_as_stranger(self, text: str) -> str:
-        return self._stranger.send_text(self._room, text)
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
+        return self._stranger.send_text(self._room, text, thread_id)
 
     def post_in_other_room(self, text: str) -> str:
         return self._operator.send_text(self._other_room, text)
@@ -156,8 +156,22 @@ class MatrixScenario:
             raise Unsupported(self._target.unsupported[Capability.RESTART_SERVER])
         self._target.restart_homeserver()
 
+    def crash_server(self) -> None:
+        if not self._target.homeserver.can_restart:
+            raise Unsupported(self._target.unsupported[Capability.CRASH_SERVER])
+        self._target.restart_homeserver(hard=True)
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        if sends_only:
+            self._target.proxy.fail_next(status, count, "PUT", SEND_PATH)
+        else:
+            self._target.proxy.fail_next(status, count)
+
     def close(self) -> None:
-        self._stack.close()
+        try:
+            self._stack.close()
+        finally:
+            self._target.proxy.clear_faults()  # none left armed for the next scenario
 
 
 class MatrixTarget:
@@ -189,7 +203,7 @@ class MatrixTarget:
         if self.homeserver.can_restart:
             return {}
         reason = f"the suite cannot restart the {self.homeserver.name} homeserver"
-        return {Capability.RESTART_SERVER: reason}
+        return {Capability.RESTART_SERVER: reason, Capability.CRASH_SERVER: reason}
 
     @contextlib.contextmanager
     def scenario(self) -> Iterator[MatrixScenario]:
@@ -210,9 +224,9 @@ class MatrixTarget:
                 user.join(room_id)
         return room, other_room
 
-    def restart_homeserver(self) -> None:
+    def restart_homeserver(self, *, hard: bool = False) -> None:
         self._rooms.settle()
-        self.homeserver.restart()
+        self.homeserver.restart(hard=hard)
         self._rooms = Prepared(self._new_rooms)  # in case the last ones failed meanwhile
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -46,6 +47,7 @@ ECHO_TIMEOUT = 10.0  # a typed line reaching the inbox, on a slow machine
 UNSUPPORTED: Mapping[Capability, str] = {
     Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
     Capability.BAD_TOKEN: "tmux has no tokens",
+    Capability.SERVER_ERRORS: "tmux chat speaks no HTTP: there are no status codes to answer",
 }
 
 
@@ -70,7 +72,7 @@ class TmuxOperator:
         """A thread is named by the message that starts it: any line can."""
         return type_line(self._server, SESSION, text)
 
-    def post_as_stranger(self, text: str) -> str:
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
         raise _unsupported(Capability.STRANGERS)
 
     def post_in_other_room(self, text: str) -> str:
@@ -231,12 +233,25 @@ class TmuxScenario:
     def restart_server(self) -> None:
         """Kill the tmux server and start it again; the chat files stay."""
         self.server.kill()
+        self._wait_stopped()
+        self.start()
+
+    def crash_server(self) -> None:
+        """SIGKILL the tmux server process (its panes hang up) and start it again."""
+        pid = int(self.server.cmd("display-message", "-p", "-t", SESSION, "#{pid}").stdout[0])
+        os.kill(pid, signal.SIGKILL)
+        self._wait_stopped()
+        self.start()
+
+    def _wait_stopped(self) -> None:
         wait_for(
             lambda: not self.server.is_alive(),
             what=f"the tmux server on {self.socket_name!r} to stop",
             timeout=10,
         )
-        self.start()
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        raise _unsupported(Capability.SERVER_ERRORS)
 
 
 class TmuxTarget:

@@ -121,8 +121,12 @@ class ConduitHomeserver(Homeserver):
     def register(self, localpart: str) -> Account:
         return register_open(self.url, localpart, self._registration_token)
 
-    def restart(self) -> None:
-        self._container.restart(timeout=STOP_TIMEOUT_S)
+    def restart(self, *, hard: bool = False) -> None:
+        if hard:
+            self._container.kill()  # SIGKILL
+            self._container.start()
+        else:
+            self._container.restart(timeout=STOP_TIMEOUT_S)
         self._wait_ready()  # the published port may change
 
     def close(self) -> None:
