@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -100,10 +101,70 @@ class HangsOnUnreachableServer(MatrixConnector):
         return super().health()
 
 
-def _factory(cls: type[MatrixConnector]) -> Any:
+class SyncWithoutSince(MatrixConnector):
+    """After a failed ``/sync`` it starts over without ``since``, as on a first start: the
+    server sends the room's recent timeline again, and all of it is delivered again."""
+
+    def _poll_until_closed(self) -> None:
+        while not self._closed.is_set():
+            since = self._since
+            try:
+                body = self._sync(timeout_ms=int(self._sync_timeout_s * 1000), since=since)
+            except (httpx.HTTPError, ValueError, RuntimeError):
+                self._since = None  # the defect: its place in the stream is forgotten
+                if self._closed.wait(0.25):
+                    return
+                continue
+            room = body.get("rooms", {}).get("join", {}).get(self._config.room_id, {})
+            events = room.get("timeline", {}).get("events", [])
+            with self._lock:
+                for message in filter(None, map(self._inbound, events)):
+                    for handler in list(self._handlers.values()):
+                        handler(message)  # no memory of what was delivered before
+                self._since = body.get("next_batch", since)
+
+
+class StopsPollingAfterAnErrorAnswer(MatrixConnector):
+    """Its poller ends at the first ``/sync`` answered with an error (a 5xx, a 429)."""
+
+    def _sync(self, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return super()._sync(**kwargs)
+        except httpx.HTTPStatusError as exc:
+            if threading.current_thread() is self._poller:
+                raise GaveUp(str(exc)) from None  # the defect: the poller ends here
+            raise
+
+
+class GaveUp(Exception):
+    """Not one of the errors the poller retries: it ends the poller's thread."""
+
+
+class DeliversNewestFirst(MatrixConnector):
+    """Delivers what one ``/sync`` brings newest first."""
+
+    def _messages(self, body: Mapping[str, Any], since: str) -> list[InboundMessage]:
+        return super()._messages(body, since)[::-1]
+
+
+class NoRoomFilter(MatrixConnector):
+    """Syncs every room its user is in and delivers the operator's messages from all."""
+
+    def _sync_filter(self) -> dict[str, Any]:
+        sync_filter = super()._sync_filter()
+        del sync_filter["room"]["rooms"]
+        return sync_filter
+
+    def _messages(self, body: Mapping[str, Any], since: str) -> list[InboundMessage]:
+        rooms = body.get("rooms", {}).get("join", {}).values()
+        events = [e for room in rooms for e in room.get("timeline", {}).get("events", [])]
+        return list(filter(None, map(self._inbound, events)))
+
+
+def _factory(cls: type[MatrixConnector], **changes: Any) -> Any:
     def create(config: ConnectorConfig) -> MatrixConnector:
         assert config.matrix is not None
-        return cls(config.matrix, os.environ[TOKEN_ENV])
+        return cls(dataclasses.replace(config.matrix, **changes), os.environ[TOKEN_ENV])
 
     return create
 
@@ -115,3 +176,8 @@ drops_thread_relation = _factory(DropsThreadRelation)
 delivers_after_unsubscribe = _factory(DeliversAfterUnsubscribe)
 claims_authenticated_with_bad_token = _factory(ClaimsAuthenticatedWithBadToken)
 hangs_on_unreachable_server = _factory(HangsOnUnreachableServer)
+sync_without_since = _factory(SyncWithoutSince)
+stops_polling_after_an_error_answer = _factory(StopsPollingAfterAnErrorAnswer)
+delivers_newest_first = _factory(DeliversNewestFirst)
+no_sender_filter = _factory(MatrixConnector, operators=())  # the configured operators ignored
+no_room_filter = _factory(NoRoomFilter)

@@ -22,12 +22,17 @@ BROKEN = Path(__file__).parent / "broken_connectors.py"
 # factory -> the requirement ids its defect must fail (and no other)
 EXPECTED = {
     "echoes_own_messages": {"CONN.7"},
-    "new_txn_id_on_retry": {"CONN.6"},
+    "new_txn_id_on_retry": {"CONN.6", "CONN.11"},  # also retries a 5xx with a new txnId
     "raises_instead_of_not_delivered": {"CONN.5"},
     "drops_thread_relation": {"CONN.9"},
     "delivers_after_unsubscribe": {"CONN.8"},
     "claims_authenticated_with_bad_token": {"CONN.10"},
     "hangs_on_unreachable_server": {"CONN.10"},
+    "sync_without_since": {"CONN.11"},
+    "stops_polling_after_an_error_answer": {"CONN.11"},
+    "delivers_newest_first": {"CONN.11"},
+    "no_sender_filter": {"CONN.12"},
+    "no_room_filter": {"CONN.12"},
 }
 
 
