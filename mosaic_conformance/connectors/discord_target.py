@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..backends.discord_standin import DiscordStandIn, User
+from ..secrets import mask_also
 from .discord import POLL_ENV, TOKEN_ENV
 from .testing import (
     Capability,
@@ -89,6 +90,7 @@ class DiscordScenario:
         self.standin = standin
         self._options = options
         self.bot = standin.add_user("mosaic-orchestrator", bot=True)
+        mask_also(self.bot.token or "")
         self.channel_id = standin.add_channel("orchestrator")
         self._operator = DiscordOperator(standin, self.channel_id, standin.add_channel("other"))
         self._made: list[OrchestratorConnector] = []

@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from ..backends.homeserver import Homeserver, MatrixUser, open_homeserver
+from ..secrets import mask_also
 from .faulty_proxy import FaultyProxy
 from .matrix import TOKEN_ENV
 from .testing import (
@@ -181,6 +182,8 @@ class MatrixTarget:
         self.operator = MatrixUser(homeserver.url, homeserver.register_unique("operator"))
         self.stranger = MatrixUser(homeserver.url, homeserver.register_unique("stranger"))
         self._connector = homeserver.register_unique("connector")
+        mask_also(*(a.access_token for a in (self.operator.account, self.stranger.account)))
+        mask_also(self._connector.access_token)
         # The suite's own handle on the connector's account: to join rooms, never to post.
         self._connector_user = MatrixUser(homeserver.url, self._connector)
         self.proxy = FaultyProxy(lambda: self.homeserver.url)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_open
 from .probe import versions_answer, wait_until
@@ -48,6 +49,7 @@ class ConduitHomeserver(Homeserver):
         super().__init__(workdir, options)
         self._image = self.options.get("image") or IMAGE
         self._registration_token = secrets.token_hex(16)
+        mask_also(self._registration_token)
         self._container: Any = None
         self._port = 0
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_with_shared_secret
 from .probe import versions_answer, wait_until
@@ -97,6 +98,7 @@ class SynapseHomeserver(Homeserver):
         super().__init__(workdir, options)
         self._folder = workdir / "synapse"
         self._shared_secret = secrets.token_hex(16)
+        mask_also(self._shared_secret)
         self._process: subprocess.Popen[bytes] | None = None
         self._port = 0
 
