@@ -104,6 +104,7 @@ class DiscordScenario:
         api_base, token = self.standin.api_base, self.bot.token or ""
         if variant is Variant.BAD_TOKEN:
             token = BAD_TOKEN
+            mask_also(token)  # a bad token is masked all the same, as any token
         elif variant is Variant.SERVER_DOWN:
             api_base = f"http://127.0.0.1:{closed_port()}/api/v10"
         elif variant is Variant.SILENT_SERVER:

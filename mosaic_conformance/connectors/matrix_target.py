@@ -131,6 +131,7 @@ class MatrixScenario:
             url = self._target.proxy.url
         elif variant is Variant.BAD_TOKEN:
             url, token = self._target.proxy.url, f"syt_not_a_token_{secrets.token_hex(8)}"
+            mask_also(token)  # a bad token is masked all the same, as any token
         elif variant is Variant.SERVER_DOWN:
             url = f"http://127.0.0.1:{closed_port()}"
         else:
