@@ -23,7 +23,7 @@ from pathlib import Path
 import libtmux
 from libtmux.pane import Pane
 
-from ._wait import wait_for
+from ._wait import NotReady, wait_for
 from .testing import (
     Capability,
     ConnectorTarget,
@@ -43,6 +43,7 @@ OTHER_SESSION = "mosaic-other"
 # The sender id seen() gives what the connector printed; tmux itself names no sender.
 ORCHESTRATOR_SENDER = "orchestrator"
 ECHO_TIMEOUT = 10.0  # a typed line reaching the inbox, on a slow machine
+STOP_TIMEOUT = 10.0  # a killed tmux server and its panes' programs are gone
 
 UNSUPPORTED: Mapping[Capability, str] = {
     Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
@@ -129,6 +130,15 @@ def _inbox_lines(inbox: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in data.splitlines() if line.endswith(b"}")]
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def tmux_socket_path(socket_name: str) -> Path:
     """Where tmux puts the socket of ``tmux -L socket_name``."""
     base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp")
@@ -196,11 +206,39 @@ class TmuxScenario:
         finally:
             if self._silent is not None:
                 self._silent.close()
-            with contextlib.suppress(Exception):
-                if self.server.is_alive():
-                    self.server.kill()
+            self._kill_server()
             tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
             shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
+
+    def _processes(self) -> tuple[int | None, list[int]]:
+        """The tmux server's pid and its panes' (the chat programs), while it answers."""
+        with contextlib.suppress(Exception):
+            servers = self.server.cmd("list-sessions", "-F", "#{pid}").stdout
+            panes = self.server.cmd("list-panes", "-a", "-F", "#{pane_pid}").stdout
+            return int(servers[0]), [int(pid) for pid in panes if pid.strip().isdigit()]
+        return None, []
+
+    def _kill_server(self, sig: signal.Signals | None = None) -> None:
+        """Kill the tmux server (``kill-server``, or ``sig`` to its process) and wait until it
+        and its panes' programs are gone: a chat program still starting would otherwise
+        bind its socket after the chat files were removed, or beside the next server's."""
+        server, panes = self._processes()
+        processes = [pid for pid in (server, *panes) if pid is not None]
+        with contextlib.suppress(Exception):
+            if sig is not None and server is not None:
+                os.kill(server, sig)
+            elif self.server.is_alive():
+                self.server.kill()
+        try:
+            wait_for(
+                lambda: not any(map(_running, processes)) and not self.server.is_alive(),
+                what=f"the tmux server on {self.socket_name!r} and its panes to end",
+                timeout=STOP_TIMEOUT,
+            )
+        except NotReady:
+            for pid in processes:  # they are this scenario's own: end them for good
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
 
     def config(self, socket_name: str | None = None) -> ConnectorConfig:
         tmux = TmuxConfig(socket_name=socket_name or self.socket_name, session=SESSION)
@@ -232,23 +270,13 @@ class TmuxScenario:
 
     def restart_server(self) -> None:
         """Kill the tmux server and start it again; the chat files stay."""
-        self.server.kill()
-        self._wait_stopped()
+        self._kill_server()
         self.start()
 
     def crash_server(self) -> None:
         """SIGKILL the tmux server process (its panes hang up) and start it again."""
-        pid = int(self.server.cmd("display-message", "-p", "-t", SESSION, "#{pid}").stdout[0])
-        os.kill(pid, signal.SIGKILL)
-        self._wait_stopped()
+        self._kill_server(signal.SIGKILL)
         self.start()
-
-    def _wait_stopped(self) -> None:
-        wait_for(
-            lambda: not self.server.is_alive(),
-            what=f"the tmux server on {self.socket_name!r} to stop",
-            timeout=10,
-        )
 
     def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
         raise _unsupported(Capability.SERVER_ERRORS)
