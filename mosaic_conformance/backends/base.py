@@ -23,23 +23,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from ..contract import AGENT_UNIT_PREFIX, HOLDER_UNIT, agent_of, agent_unit
+
+__all__ = [
+    "AGENT_UNIT_PREFIX",
+    "HOLDER_UNIT",
+    "STATE_ENV",
+    "Backend",
+    "BackendSession",
+    "BackendUnavailable",
+    "Call",
+    "SystemState",
+    "agent_of",
+    "agent_unit",
+]
+
 # The variable through which the stand-ins find their per-test root.
 STATE_ENV = "MOSAIC_CONFORMANCE_STATE"
-
-AGENT_UNIT_PREFIX = "mosaic-agent@"
-HOLDER_UNIT = "mosaic-tmux-holder.service"
-
-
-def agent_unit(name: str) -> str:
-    return f"{AGENT_UNIT_PREFIX}{name}.service"
-
-
-def agent_of(unit: str) -> str | None:
-    """The agent name of a ``mosaic-agent@NAME.service`` unit, else None."""
-    if unit.startswith(AGENT_UNIT_PREFIX) and unit.endswith(".service"):
-        name = unit[len(AGENT_UNIT_PREFIX) : -len(".service")]
-        return name or None
-    return None
 
 
 def _undo_byte_escapes(arg: str) -> str:

@@ -1,0 +1,1 @@
+"""The reference fleet: ``mosaic fleet`` (init, install, add, remove, ps, start, stop)."""

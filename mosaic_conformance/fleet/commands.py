@@ -1,0 +1,372 @@
+"""The fleet's commands: init, install, add, remove, ps, start, stop.
+
+Each command checks everything it can before it touches anything, so a refused command leaves
+the roster, the agent files and systemd as they were. The roster is the commit point: it is
+written (atomically, under the lock) before units are enabled and after they are disabled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from ..contract import HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
+from ..secrets import redact
+from . import units
+from .profiles import MINIMAL_PROFILE, load_profile
+from .roster import (
+    ORCHESTRATOR,
+    Agent,
+    Roster,
+    agent_name_problem,
+    load_roster,
+    roster_lock,
+    save_roster,
+    schema,
+    write_atomic,
+)
+
+
+class FleetError(Exception):
+    """A refused or failed operation: exit 1, the message on stderr."""
+
+
+class UsageError(Exception):
+    """A malformed argument: exit 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def why(self) -> str:
+        return (self.stderr or self.stdout).strip() or f"exit status {self.returncode}"
+
+
+Runner = Callable[[list[str]], Completed]
+
+
+def run_command(argv: list[str]) -> Completed:
+    """Run ``argv`` (found on PATH, no shell) and capture its output."""
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace", check=False)
+    except FileNotFoundError:
+        return Completed(tuple(argv), 127, "", f"{argv[0]}: command not found on PATH")
+    return Completed(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+
+
+def _check_name(name: str) -> None:
+    problem = agent_name_problem(name)
+    if problem:
+        raise UsageError(f"agent name: {problem}")
+
+
+def _check_word(field: str, value: str) -> None:
+    """runtime and class follow the schema's pattern for them."""
+    import re
+
+    rule = schema()["definitions"]["agent"]["properties"][field]["pattern"]
+    if not re.fullmatch(rule, value):
+        raise UsageError(f"{field}: {value!r} must match {rule}")
+
+
+class Fleet:
+    def __init__(self, home: Path, out: TextIO, err: TextIO, run: Runner = run_command) -> None:
+        self.home = home
+        self.roster_path = home / ROSTER_PATH
+        self._out, self._err, self._run = out, err, run
+
+    # --- output (every byte passes the redactor) --------------------------------------
+
+    def say(self, text: str) -> None:
+        self._out.write(redact(text) + "\n")
+
+    def warn(self, text: str) -> None:
+        self._err.write(redact(f"Warning: {text}") + "\n")
+
+    # --- files of one agent -------------------------------------------------------------
+
+    def env_file(self, name: str) -> Path:
+        return self.home / "fleet" / "agents" / f"{name}.env"
+
+    def heartbeat_file(self, name: str) -> Path:
+        return self.home / "fleet" / "heartbeat" / name
+
+    def _write_agent_files(self, agent: Agent) -> None:
+        env = (
+            f"MOSAIC_AGENT_NAME={agent.name}\n"
+            f"MOSAIC_AGENT_RUNTIME={agent.runtime}\n"
+            f"MOSAIC_AGENT_CLASS={agent.cls}\n"
+        )
+        write_atomic(self.env_file(agent.name), env)
+        beat = self.heartbeat_file(agent.name)
+        beat.parent.mkdir(parents=True, exist_ok=True)
+        beat.touch()
+
+    def _delete_agent_files(self, name: str) -> None:
+        self.env_file(name).unlink(missing_ok=True)
+        self.heartbeat_file(name).unlink(missing_ok=True)
+
+    # --- init ---------------------------------------------------------------------------
+
+    def init(self, profile: str, write: bool, force: bool) -> None:
+        roster = load_profile(profile)
+        count = len(roster.orchestrators())
+        if count > 1 or (count != 1 and profile != MINIMAL_PROFILE):
+            # R5: checked before anything is written, so a corrupted preset leaves no trace
+            raise FleetError(
+                f'Fleet init failed: the "{profile}" roster has {count} orchestrator agent(s), '
+                "expected exactly 1 (R5). The preset may be corrupted - re-install the framework."
+            )
+        if not write:
+            self._out.write(roster.to_yaml())
+            return
+        with roster_lock(self.roster_path):
+            if self.roster_path.exists() and not force:
+                raise FleetError(
+                    f"a roster already exists at {self.roster_path}; pass --force to replace it"
+                )
+            save_roster(self.roster_path, roster)
+        summary = (
+            f"{len(roster.agents)} agent(s) (no orchestrator)"
+            if count == 0
+            else f"1 orchestrator + {len(roster.agents) - 1} agent(s)"
+        )
+        self.say(f"Initialized {profile} fleet: {summary}. Next: mosaic fleet install")
+
+    # --- install ------------------------------------------------------------------------
+
+    def unit_dir(self) -> Path:
+        config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(config) / "systemd" / "user"
+
+    def install(self) -> None:
+        roster = load_roster(self.roster_path)
+        runner = units.agent_runner_path(self.home)
+        write_atomic(runner, units.AGENT_RUNNER)
+        runner.chmod(0o755)
+        unit_dir = self.unit_dir()
+        write_atomic(unit_dir / "mosaic-agent@.service", units.agent_template(self.home))
+        write_atomic(unit_dir / HOLDER_UNIT, units.holder_unit())
+        for agent in roster.agents:
+            if not self.env_file(agent.name).exists():
+                self._write_agent_files(agent)
+        self._checked(units.systemctl("daemon-reload"), "reload the user manager")
+        to_enable = [HOLDER_UNIT, *(agent_unit(n) for n in roster.names())]
+        self._checked(units.systemctl("enable", *to_enable), "enable " + " ".join(to_enable))
+        user = os.environ.get("USER") or _login_name()
+        self._checked(units.enable_linger(user), f"enable linger for {user}")
+        self.say(
+            f"Installed units in {unit_dir}; enabled {len(to_enable)} unit(s); "
+            f"linger enabled for {user}."
+        )
+
+    def _checked(self, argv: list[str], what: str) -> Completed:
+        result = self._run(argv)
+        if not result.ok:
+            raise FleetError(f"could not {what}: {result.why()}")
+        return result
+
+    # --- add ----------------------------------------------------------------------------
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        _check_name(name)
+        _check_word("runtime", runtime)
+        _check_word("class", cls)
+        agent = Agent(name, runtime, cls)
+        with roster_lock(self.roster_path):
+            roster = load_roster(self.roster_path)
+            if roster.get(name):
+                raise FleetError(f"an agent named {name!r} is already in the roster")
+            current = roster.orchestrators()
+            if cls == ORCHESTRATOR and current:
+                raise FleetError(
+                    f"the fleet already has an orchestrator ({current[0].name}); "
+                    "a fleet has exactly one (R5)"
+                )
+            self._write_agent_files(agent)
+            try:
+                save_roster(
+                    self.roster_path,
+                    Roster(
+                        (*roster.agents, agent), roster.version, roster.transport, roster.connector
+                    ),
+                )
+            except BaseException:
+                self._delete_agent_files(name)
+                raise
+        self.say(f"Added {name} ({runtime}/{cls}) to the fleet.")
+        unit = agent_unit(name)
+        # Boot survival, independent of --no-start; not fatal: the roster is already right.
+        enabled = self._run(units.systemctl("enable", unit))
+        if not enabled.ok:
+            self.warn(f"could not enable {unit}: {enabled.why()}")
+        if start:
+            started = self._run(units.systemctl("start", unit))
+            if not started.ok:
+                raise FleetError(
+                    f"could not start {unit}: {started.why()} "
+                    f"({name} is in the roster; fix the cause, then `mosaic fleet start {name}`)"
+                )
+            self.say(f"Started {unit}.")
+
+    # --- remove -------------------------------------------------------------------------
+
+    def remove(self, name: str, keep_files: bool, force: bool) -> None:
+        _check_name(name)
+        roster = load_roster(self.roster_path)
+        agent = roster.get(name)
+        if agent is None:
+            raise FleetError(f"no agent named {name!r} in the roster {self.roster_path}")
+        others = [a for a in roster.agents if a.name != name]
+        if agent.cls == ORCHESTRATOR and len(roster.orchestrators()) == 1 and others and not force:
+            raise FleetError(
+                f"refusing to remove {name!r}: it is the fleet's only orchestrator (R5); "
+                "pass --force to remove it anyway"
+            )
+        unit = agent_unit(name)
+        self._checked(units.systemctl("stop", unit), f"stop {unit}")
+        if not keep_files:
+            # Without this, the removed agent would come back at the next boot.
+            disabled = self._run(units.systemctl("disable", unit))
+            if not disabled.ok:
+                self.warn(f"could not disable {unit}: {disabled.why()}")
+        with roster_lock(self.roster_path):
+            roster = load_roster(self.roster_path)
+            kept = tuple(a for a in roster.agents if a.name != name)
+            save_roster(
+                self.roster_path, Roster(kept, roster.version, roster.transport, roster.connector)
+            )
+        if not keep_files:
+            self._delete_agent_files(name)
+        self.say(f"Removed {name} from the fleet.")
+
+    # --- start / stop -------------------------------------------------------------------
+
+    def start_stop(self, verb: str, name: str) -> None:
+        _check_name(name)
+        if load_roster(self.roster_path).get(name) is None:
+            raise FleetError(f"no agent named {name!r} in the roster {self.roster_path}")
+        unit = agent_unit(name)
+        self._checked(units.systemctl(verb, unit), f"{verb} {unit}")
+        self.say(f"{'Started' if verb == 'start' else 'Stopped'} {unit}.")
+
+    # --- ps -----------------------------------------------------------------------------
+
+    def ps(self, as_json: bool) -> None:
+        roster = load_roster(self.roster_path)
+        listed = self._checked(units.list_agent_units(), "list the agent units")
+        loaded = [_first_unit(line) for line in listed.stdout.splitlines() if line.strip()]
+        wanted = [agent_unit(n) for n in roster.names()]
+        every = list(dict.fromkeys(wanted + [u for u in loaded if u]))
+        props = (
+            _parse_show(self._checked(units.show_units(every), "ask systemd").stdout)
+            if every
+            else {}
+        )
+        rows = []
+        drift = []
+        for agent in roster.agents:
+            unit = agent_unit(agent.name)
+            p = props.get(unit, {})
+            enabled = p.get("UnitFileState", "") == "enabled"
+            active = p.get("ActiveState", "unknown")
+            rows.append(
+                {
+                    "name": agent.name,
+                    "class": agent.cls,
+                    "runtime": agent.runtime,
+                    "unit": unit,
+                    "enabled": enabled,
+                    "active": active,
+                }
+            )
+            if not enabled:
+                drift.append(
+                    {
+                        "unit": unit,
+                        "agent": agent.name,
+                        "kind": "not-enabled",
+                        "text": f"{agent.name} is in the roster but {unit} is not enabled",
+                    }
+                )
+            if active != "active":
+                drift.append(
+                    {
+                        "unit": unit,
+                        "agent": agent.name,
+                        "kind": "not-running",
+                        "text": f"{agent.name} is in the roster but {unit} is not running "
+                        f"({active})",
+                    }
+                )
+        for unit in every:
+            name = agent_of(unit)
+            if (
+                name
+                and roster.get(name) is None
+                and props.get(unit, {}).get("UnitFileState") == "enabled"
+            ):
+                drift.append(
+                    {
+                        "unit": unit,
+                        "agent": name,
+                        "kind": "enabled-not-in-roster",
+                        "text": f"{unit} is enabled but not in the roster (it would start at boot)",
+                    }
+                )
+        if as_json:
+            self.say(json.dumps({"agents": rows, "drift": drift}, indent=2))
+            return
+        table = [("NAME", "CLASS", "RUNTIME", "ENABLED", "ACTIVE")] + [
+            (
+                r["name"],
+                r["class"],
+                r["runtime"],
+                "enabled" if r["enabled"] else "disabled",
+                r["active"],
+            )
+            for r in rows
+        ]
+        widths = [max(len(str(row[i])) for row in table) for i in range(5)]
+        for row in table:
+            self.say("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        for d in drift:
+            self.say(f"drift: {d['text']}")
+        if not drift:
+            self.say("no drift: the enabled agent units are exactly the roster's, all running.")
+
+
+def _first_unit(line: str) -> str | None:
+    words = line.split()
+    if words and words[0] == "\u25cf":  # systemd marks failed units with a bullet
+        words = words[1:]
+    return words[0] if words else None
+
+
+def _parse_show(text: str) -> dict[str, dict[str, str]]:
+    """``systemctl show`` for several units: blocks of Key=Value, a blank line between."""
+    units: dict[str, dict[str, str]] = {}
+    for block in text.split("\n\n"):
+        props = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+        if "Id" in props:
+            units[props["Id"]] = props
+    return units
+
+
+def _login_name() -> str:
+    import getpass
+
+    return getpass.getuser()

@@ -1,0 +1,244 @@
+"""The roster: its model, its one schema, and safe reading and writing.
+
+Every read and every write goes through :func:`parse_roster`, which validates against
+``roster.schema.json``; errors name the field (``agents[2].name: ...``). Writes are atomic
+(temp file, fsync, rename) and serialised by a lock file beside the roster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..secrets import redact
+
+ORCHESTRATOR = "orchestrator"
+DEFAULT_CLASS = "worker"
+MAX_ROSTER_BYTES = 1 << 20  # a roster of thousands of agents is far below this
+LOCK_TIMEOUT_S = 30.0
+
+
+class RosterError(Exception):
+    """A roster (or profile) that cannot be used; the message names the file and field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    name: str
+    runtime: str
+    cls: str = DEFAULT_CLASS
+
+    def to_data(self) -> dict[str, str]:
+        return {"name": self.name, "runtime": self.runtime, "class": self.cls}
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    agents: tuple[Agent, ...]
+    version: int = 1
+    transport: str = "tmux"
+    connector: dict[str, Any] | None = field(default=None, compare=False)
+
+    def names(self) -> list[str]:
+        return [a.name for a in self.agents]
+
+    def get(self, name: str) -> Agent | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+    def orchestrators(self) -> list[Agent]:
+        return [a for a in self.agents if a.cls == ORCHESTRATOR]
+
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"version": self.version, "transport": self.transport}
+        if self.connector is not None:
+            data["connector"] = self.connector
+        data["agents"] = [a.to_data() for a in self.agents]
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_data(), sort_keys=False, default_flow_style=False)
+
+
+# --- the schema ------------------------------------------------------------------------
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = (Path(__file__).parent / "roster.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+GENERATED_VALIDATOR = "_roster_validator.py"
+
+
+def generate_validator_code() -> str:
+    """The validator module, generated from the schema (compiling it costs ~30 ms a run,
+    more than the rest of ``fleet add``). A test keeps the checked-in file fresh."""
+    import fastjsonschema
+
+    header = (
+        "# Generated from roster.schema.json by roster.generate_validator_code(); do not edit.\n"
+    )
+    # without $id the entry point is named plainly `validate`
+    anonymous = {k: v for k, v in schema().items() if k != "$id"}
+    return header + fastjsonschema.compile_to_code(anonymous)
+
+
+def _validator() -> Any:
+    from . import _roster_validator
+
+    return _roster_validator.validate
+
+
+def agent_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a safe unit instance name, or None. The rule is the schema's."""
+    rule = schema()["definitions"]["agentName"]
+    if re.fullmatch(rule["pattern"], name):
+        return None
+    return f"{_shown(name)} is not a safe agent name: {rule['description']}"
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return redact(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _field_path(path: list[str]) -> str:
+    """``['data', 'agents', '2', 'name']`` -> ``agents[2].name``."""
+    out = ""
+    for part in path[1:]:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or "(top level)"
+
+
+def _schema_problem(exc: Any) -> str:
+    where = _field_path(list(exc.path))
+    definition = exc.definition if isinstance(exc.definition, dict) else {}
+    if exc.rule == "pattern" and "description" in definition:
+        return f"{where}: {_shown(exc.value)} is not valid: {definition['description']}"
+    if exc.rule == "additionalProperties":
+        # fastjsonschema says "data.x must not contain {'k'} properties": keep the names only
+        extra = exc.message.rsplit("contain", 1)[-1].replace("properties", "").strip()
+        return f"{where}: unknown field(s) {extra}"
+    detail = exc.message.split(" ", 1)[1] if " " in exc.message else exc.message
+    if exc.rule in ("enum", "const", "type"):
+        detail += f" (got {_shown(exc.value)})"
+    return f"{where}: {detail}"
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def parse_roster(text: str | bytes, source: str) -> Roster:
+    """Validate and build a roster from YAML; ``source`` names the file in errors."""
+    if len(text) > MAX_ROSTER_BYTES:
+        raise RosterError(f"{source}: larger than {MAX_ROSTER_BYTES} bytes; not a roster")
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RosterError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = yaml.load(text, Loader=_SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "malformed"
+        raise RosterError(f"{source}: not valid YAML{where}: {problem}") from None
+    _refuse_aliases(data, source)
+    from fastjsonschema import JsonSchemaValueException
+
+    try:
+        data = _validator()(data)
+    except JsonSchemaValueException as exc:
+        raise RosterError(f"{source}: {_schema_problem(exc)}") from None
+    agents = tuple(Agent(a["name"], a["runtime"], a["class"]) for a in data["agents"])
+    seen: set[str] = set()
+    for index, agent in enumerate(agents):
+        if agent.name in seen:
+            raise RosterError(f"{source}: agents[{index}].name: duplicate name {agent.name!r}")
+        seen.add(agent.name)
+    return Roster(agents, data["version"], data["transport"], data.get("connector"))
+
+
+_SafeLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _refuse_aliases(data: object, source: str) -> None:
+    """A roster has no use for YAML anchors; refusing them stops alias bombs cheaply.
+    The safe loader shares one object per alias, so a second visit of a container is one."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict | list):
+            if id(node) in seen:
+                raise RosterError(f"{source}: YAML anchors and aliases are not allowed")
+            seen.add(id(node))
+            stack.extend(node.values() if isinstance(node, dict) else node)
+
+
+def load_roster(path: Path) -> Roster:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RosterError(f"no roster at {path}: run `mosaic fleet init --write` first") from None
+    return parse_roster(raw, str(path))
+
+
+# --- writing ---------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader sees the old or the new file, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a name of our own (not tempfile's): this is on every command's path, tempfile costs 9 ms
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)
+
+
+def save_roster(path: Path, roster: Roster) -> None:
+    text = roster.to_yaml()
+    parse_roster(text, str(path))  # never write what we would refuse to read
+    write_atomic(path, text)
+
+
+@contextmanager
+def roster_lock(path: Path) -> Iterator[None]:
+    """Serialise read-modify-write cycles of one roster across processes."""
+    import filelock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            yield
+    except filelock.Timeout:
+        raise RosterError(
+            f"{path}: another fleet command has held the roster lock for {LOCK_TIMEOUT_S:.0f} s"
+        ) from None

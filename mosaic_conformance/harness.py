@@ -1,0 +1,211 @@
+"""Driving a fleet under test as a black box, and looking at what it left behind.
+
+The suites never import the fleet: they run its command with ``MOSAIC_HOME`` and the
+backend's environment, then read its roster (validated with ``jsonschema``, independently of
+the reference's own validator) and snapshot its files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .backends.base import Backend
+from .contract import HOME_ENV, ROSTER_PATH
+from .secrets import redact
+
+DEFAULT_COMMAND_TIMEOUT_S = 120.0
+_SHOWN_OUTPUT = 1500  # characters of stdout/stderr kept in a failure message
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One run of the fleet command."""
+
+    args: tuple[str, ...]  # what followed the fleet command, e.g. ("add", "x", ...)
+    exit_code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def __str__(self) -> str:
+        """The shortest reproduction: the command, its exit status and its output."""
+        parts = [f"$ fleet {shlex.join(self.args)}  -> exit {self.exit_code}"]
+        for name, text in (("stdout", self.stdout), ("stderr", self.stderr)):
+            if text.strip():
+                shown = text if len(text) <= _SHOWN_OUTPUT else "..." + text[-_SHOWN_OUTPUT:]
+                parts.append(f"  {name}: " + shown.rstrip().replace("\n", "\n          "))
+        return redact("\n".join(parts))
+
+
+@dataclass
+class FleetUnderTest:
+    """The fleet command bound to one test's ``MOSAIC_HOME`` and backend."""
+
+    command: tuple[str, ...]
+    home: Path
+    backend: Backend
+    profiles_env: str | None = None  # the variable naming the fleet's profile folder
+    timeout: float = DEFAULT_COMMAND_TIMEOUT_S
+    history: list[Result] = field(default_factory=list)
+
+    @property
+    def roster_path(self) -> Path:
+        return self.home / ROSTER_PATH
+
+    @property
+    def profiles_dir(self) -> Path:
+        return self.home.parent / "profiles"
+
+    def environ(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        # Inherited MOSAIC_* settings of whoever runs the suite must not leak into the fleet.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_")}
+        env.update(self.backend.environ())
+        env[HOME_ENV] = str(self.home)
+        if self.profiles_env:
+            env[self.profiles_env] = str(self.profiles_dir)
+        env.update(extra or {})
+        return env
+
+    def run(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.profiles_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                [*self.command, *args],
+                env=self.environ(env),
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+                cwd=self.home.parent,
+            )
+            code, out, err = proc.returncode, proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired as exc:
+            code, out = -9, exc.stdout or b""
+            err = (exc.stderr or b"") + f"\n[timed out after {self.timeout:.0f} s]".encode()
+        result = Result(tuple(args), code, _text(out), _text(err), time.perf_counter() - started)
+        self.history.append(result)
+        return result
+
+    def ok(self, *args: str) -> Result:
+        """Run a step the test relies on; a failure here is the test's failure, said plainly."""
+        __tracebackhide__ = True
+        result = self.run(*args)
+        if result.exit_code != 0:
+            import pytest
+
+            pytest.fail(f"a setup step of this test failed:\n{result}", pytrace=False)
+        return result
+
+    # --- what the fleet left behind ---------------------------------------------------
+
+    def roster(self) -> dict[str, Any] | None:
+        """The roster as written, parsed (None when there is none); not validated."""
+        if not self.roster_path.exists():
+            return None
+        data = yaml.safe_load(self.roster_path.read_bytes())
+        return data if isinstance(data, dict) else {"(not a mapping)": data}
+
+    def roster_names(self) -> list[str]:
+        data = self.roster() or {}
+        agents = data.get("agents") or []
+        return [a.get("name") for a in agents if isinstance(a, dict)]
+
+    def snapshot(self) -> TreeSnapshot:
+        """Every file the fleet may have touched: its home and the user unit folder."""
+        return TreeSnapshot.of(self.home, self.backend.unit_dir)
+
+    def plant_profile(self, name: str, roster: Mapping[str, Any]) -> Path:
+        self.profiles_dir.mkdir(parents=True, exist_ok=True)
+        path = self.profiles_dir / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(dict(roster), sort_keys=False))
+        return path
+
+    def plant_roster(self, text: str | bytes) -> None:
+        """Put a roster in place by hand (as a user editing it would)."""
+        self.roster_path.parent.mkdir(parents=True, exist_ok=True)
+        data = text.encode() if isinstance(text, str) else text
+        self.roster_path.write_bytes(data)
+
+
+def _text(data: bytes | str) -> str:
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True, slots=True)
+class TreeSnapshot:
+    """Path -> content hash of the files under some folders."""
+
+    files: Mapping[str, str]
+
+    @classmethod
+    def of(cls, *roots: Path) -> TreeSnapshot:
+        files = {}
+        for root in roots:
+            if not root.exists():
+                continue
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and not _is_lock(path):
+                    files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return cls(files)
+
+    def changes(self, later: TreeSnapshot) -> list[str]:
+        """What differs, one line each: ``+ path``, ``- path``, ``~ path``."""
+        before, after = self.files, later.files
+        out = [f"+ {p}" for p in after if p not in before]
+        out += [f"- {p}" for p in before if p not in after]
+        out += [f"~ {p}" for p in before if p in after and before[p] != after[p]]
+        return sorted(out)
+
+    def added(self, later: TreeSnapshot) -> list[str]:
+        return sorted(p for p in later.files if p not in self.files)
+
+
+def _is_lock(path: Path) -> bool:
+    """An empty lock file appearing is not a change: a fleet may lock before it refuses."""
+    return path.name.endswith(".lock") and path.stat().st_size == 0
+
+
+# --- the roster schema, as the suites judge it -----------------------------------------
+
+
+def roster_schema() -> dict[str, Any]:
+    path = Path(__file__).parent / "fleet" / "roster.schema.json"
+    loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return loaded
+
+
+def schema_problems(roster: Any) -> list[str]:
+    """Every way ``roster`` breaks the roster schema, each naming its field."""
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(roster_schema())
+    problems = []
+    for error in sorted(validator.iter_errors(roster), key=lambda e: list(e.absolute_path)):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        problems.append(f"{where.lstrip('.') or '(top level)'}: {error.message}")
+    return problems
+
+
+def duplicate_names(roster: Any) -> list[str]:
+    names = [a.get("name") for a in (roster or {}).get("agents") or [] if isinstance(a, dict)]
+    return sorted({n for n in names if names.count(n) > 1})
+
+
+def describe(results: Sequence[Result]) -> str:
+    return "\n".join(str(r) for r in results)

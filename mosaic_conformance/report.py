@@ -1,0 +1,242 @@
+"""From test reports to a verdict per requirement, and the JSON and Markdown reports.
+
+Pure functions over plain values: the plugin feeds them and acts on what they return.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .catalogue import CATALOGUE, Requirement, sort_key
+from .secrets import redact
+
+Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
+_MAX_REASON = 200
+_MAX_DETAIL = 4000
+
+
+@dataclass
+class TestOutcome:
+    """How one test ended, over its setup, call and teardown phases."""
+
+    nodeid: str
+    requirements: list[str] = field(default_factory=list)
+    outcome: Outcome = "passed"
+    reason: str = ""
+    detail: str = ""  # the failure's text, for the Markdown report
+
+    def add(self, report: Any) -> None:
+        for name, value in report.user_properties:
+            if name == "requirement" and value not in self.requirements:
+                self.requirements.append(value)
+        xfail_reason = getattr(report, "wasxfail", None)
+        if report.failed:
+            self.outcome = "failed"
+            self.reason = self.reason or _crash_line(report)
+            self.detail = self.detail or redact(report.longreprtext)[-_MAX_DETAIL:]
+        elif self.outcome == "failed":
+            return
+        elif report.skipped and xfail_reason is not None:
+            self.outcome, self.reason = "xfailed", xfail_reason or "expected to fail"
+        elif report.passed and xfail_reason is not None and report.when == "call":
+            self.outcome, self.reason = "xpassed", xfail_reason or "expected to fail"
+        elif report.skipped:
+            self.outcome, self.reason = "skipped", _skip_reason(report)
+
+
+@dataclass(frozen=True, slots=True)
+class RequirementResult:
+    requirement: Requirement
+    outcome: Outcome
+    reason: str
+    tests: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.requirement
+        return {
+            "id": r.id,
+            "level": r.level.value,
+            "title": r.text,
+            "outcome": self.outcome,
+            "tests": list(self.tests),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Expectations:
+    """Known failures: requirement id -> why. Loaded from ``--conformance-expect``."""
+
+    reasons: Mapping[str, str]
+
+    @classmethod
+    def load(cls, path: Path) -> Expectations:
+        import pytest
+
+        try:
+            data = yaml.safe_load(path.read_text("utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise pytest.UsageError(f"--conformance-expect {path}: cannot read it: {exc}") from None
+        data = data or {}
+        if not isinstance(data, dict):
+            raise pytest.UsageError(
+                f"--conformance-expect {path}: expected a mapping of requirement id to reason, "
+                f'like `R5.3: "init writes before it validates (#123)"`'
+            )
+        problems = [f"{k!r} is not a requirement id" for k in data if k not in CATALOGUE]
+        problems += [
+            f"{k}: the reason must be a non-empty string"
+            for k, v in data.items()
+            if k in CATALOGUE and not (isinstance(v, str) and v.strip())
+        ]
+        if problems:
+            raise pytest.UsageError(f"--conformance-expect {path}: " + "; ".join(problems))
+        return cls({str(k): str(v).strip() for k, v in data.items()})
+
+    def reason_for(self, ids: Iterable[str]) -> str | None:
+        reasons = [f"{i}: {self.reasons[i]}" for i in ids if i in self.reasons]
+        return "; ".join(reasons) or None
+
+
+def judge(
+    areas: Iterable[str], outcomes: Iterable[TestOutcome], expectations: Expectations
+) -> list[RequirementResult]:
+    """The verdict for every catalogue requirement of ``areas``, from the tests that ran."""
+    by_requirement: dict[str, list[TestOutcome]] = {}
+    for outcome in outcomes:
+        for rid in outcome.requirements:
+            by_requirement.setdefault(rid, []).append(outcome)
+    wanted = set(areas)
+    results = []
+    for rid in sorted((r for r in CATALOGUE if CATALOGUE[r].area in wanted), key=sort_key):
+        tests = by_requirement.get(rid, [])
+        results.append(_verdict(CATALOGUE[rid], tests, expectations.reasons.get(rid)))
+    return results
+
+
+def _verdict(req: Requirement, tests: list[TestOutcome], expected: str | None) -> RequirementResult:
+    names = tuple(t.nodeid for t in tests)
+    ran = [t for t in tests if t.outcome != "skipped"]
+    if not ran:
+        reason = next((t.reason for t in tests if t.reason), "no test of it ran")
+        return RequirementResult(req, "skipped", _short(reason), names)
+    for outcome in ("failed", "xfailed", "xpassed"):
+        hit = next((t for t in ran if t.outcome == outcome), None)
+        if hit is None:
+            continue
+        if outcome == "failed":
+            reason = f"{_short_test(hit.nodeid)}: {hit.reason}"
+        elif outcome == "xfailed":
+            reason = f"expected to fail: {expected or hit.reason}"
+        else:
+            reason = (
+                f"expected to fail ({expected}) but passed: take it out of the expectations file"
+            )
+        return RequirementResult(req, outcome, _short(reason), names)  # type: ignore[arg-type]
+    passed = sum(t.outcome == "passed" for t in ran)
+    return RequirementResult(req, "passed", f"{passed} test(s) passed", names)
+
+
+def _short(text: str) -> str:
+    line = " ".join(redact(text).split())
+    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
+
+
+def _short_test(nodeid: str) -> str:
+    return nodeid.rsplit("/", 1)[-1]
+
+
+def _crash_line(report: Any) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None) or str(report.longrepr).strip().splitlines()[-1:]
+    text = message if isinstance(message, str) else " ".join(message)
+    if report.when != "call":
+        text = f"error in {report.when}: {text}"
+    return text.split("\n", 1)[0]
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "skipped")
+
+
+# --- files ------------------------------------------------------------------------------
+
+
+def write_reports(
+    folder: Path,
+    meta: dict[str, Any],
+    results: list[RequirementResult],
+    outcomes: Mapping[str, TestOutcome],
+) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    document = {**meta, "summary": counts, "requirements": [r.to_json() for r in results]}
+    json_path, md_path = folder / "conformance.json", folder / "conformance.md"
+    json_path.write_text(redact(json.dumps(document, indent=2)) + "\n", encoding="utf-8")
+    md_path.write_text(redact(markdown(meta, results, outcomes)), encoding="utf-8")
+    return [json_path, md_path]
+
+
+def markdown(
+    meta: dict[str, Any], results: list[RequirementResult], outcomes: Mapping[str, TestOutcome]
+) -> str:
+    """A report that reads on its own: verdict, then failures with how to reproduce them."""
+    counts = ", ".join(
+        f"{sum(r.outcome == o for r in results)} {o}"
+        for o in ("passed", "failed", "skipped", "xfailed", "xpassed")
+        if any(r.outcome == o for r in results)
+    )
+    subject = meta.get("fleet_cmd") or meta.get("connector") or "?"
+    lines = [
+        "# Mosaic conformance report",
+        "",
+        f"**{'FAILED' if meta['gate'] == 'failed' else 'PASSED'}** - {counts} "
+        f"(catalogue {meta['catalogue_version']}, mosaic-conformance {meta['version']}"
+        f"{', strict' if meta.get('strict') else ''})",
+        "",
+        f"- subject: `{subject}`",
+    ]
+    if meta.get("backend"):
+        lines.append(f"- backend: `{meta['backend']}`")
+    failing = [r for r in results if r.outcome in ("failed", "xpassed")]
+    if failing:
+        lines += ["", "## Failures", ""]
+    for r in failing:
+        req = r.requirement
+        lines += [f"### {req.id} ({req.level.value}) - {r.outcome}", "", f"> {req.text}", ""]
+        for nodeid in r.tests:
+            test = outcomes.get(nodeid)
+            if test is not None and test.outcome == "failed" and test.detail:
+                lines += [f"`{nodeid}`", "", "```text", _tail(test.detail), "```", ""]
+                break
+        else:
+            lines += [r.reason, ""]
+    lines += [
+        "",
+        "## All requirements",
+        "",
+        "| id | level | outcome | reason |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        reason = r.reason.replace("|", "\\|")
+        lines.append(
+            f"| {r.requirement.id} | {r.requirement.level.value} | {r.outcome} | {reason} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _tail(text: str, lines: int = 40) -> str:
+    kept = text.rstrip().splitlines()[-lines:]
+    return "\n".join(kept).replace("```", "'''")

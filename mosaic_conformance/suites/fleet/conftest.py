@@ -1,0 +1,82 @@
+"""Fixtures of the fleet suites: the backend chosen by ``--backend`` and the fleet under test.
+
+A suite test asks for ``fleet`` (a fresh ``MOSAIC_HOME`` on a fresh system) or for
+``installed`` (the same, after ``init --profile general --write`` and ``install``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mosaic_conformance.backends import Backend, BackendSession, BackendUnavailable, create_session
+from mosaic_conformance.harness import FleetUnderTest
+from mosaic_conformance.plugin import Settings, conformance_settings
+
+
+@pytest.fixture(scope="session")
+def conformance(request: pytest.FixtureRequest) -> Settings:
+    return conformance_settings(request.config)
+
+
+@pytest.fixture(scope="session")
+def backend_session(
+    conformance: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BackendSession]:
+    session = create_session(
+        conformance.backend, tmp_path_factory.mktemp("backend"), conformance.backend_options
+    )
+    try:
+        session.start()
+    except BackendUnavailable as exc:
+        session.close()
+        pytest.skip(f"backend {conformance.backend!r} cannot run here: {exc}")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def backend(backend_session: BackendSession, tmp_path: Path) -> Backend:
+    return backend_session.open(tmp_path / "system")
+
+
+@pytest.fixture
+def fleet(
+    conformance: Settings, backend: Backend, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[FleetUnderTest]:
+    under_test = FleetUnderTest(
+        conformance.fleet_cmd, tmp_path / "home", backend, conformance.profiles_env
+    )
+    yield under_test
+    # How long the fleet itself ran: the report separates it from the harness's own time.
+    request.node.user_properties.append(("fleet_calls", len(under_test.history)))
+    request.node.user_properties.append(
+        ("fleet_seconds", sum(r.seconds for r in under_test.history))
+    )
+
+
+@pytest.fixture
+def installed(fleet: FleetUnderTest) -> FleetUnderTest:
+    """A fleet initialised from the `general` profile and installed."""
+    fleet.ok("init", "--profile", "general", "--write")
+    fleet.ok("install")
+    return fleet
+
+
+@pytest.fixture(scope="session")
+def machine_settings(request: pytest.FixtureRequest) -> object:
+    """Hypothesis settings for the state machines: the user's ``--hypothesis-profile``, else
+    ``mosaic-ci`` (few, derandomised examples: fast and reproducible in CI)."""
+    from hypothesis import HealthCheck, settings
+
+    common = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
+    settings.register_profile(
+        "mosaic-ci", max_examples=6, stateful_step_count=10, derandomize=True, **common
+    )
+    settings.register_profile("mosaic-thorough", max_examples=60, stateful_step_count=25, **common)
+    chosen = request.config.getoption("hypothesis_profile", None) or "mosaic-ci"
+    return settings.get_profile(chosen)

@@ -1,0 +1,187 @@
+"""Deliberately broken variants of the reference fleet: the suites must catch every one.
+
+Never shipped. Run as ``python broken_fleets.py VARIANT COMMAND ...``; each variant is the
+reference with one defect, written as a subclass that undoes one thing the reference does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from mosaic_conformance.fleet import cli, commands, profiles, roster
+from mosaic_conformance.fleet.commands import Completed, Fleet, FleetError
+
+VARIANTS: dict[str, type[Fleet]] = {}
+
+
+def variant(name: str) -> Callable[[type[Fleet]], type[Fleet]]:
+    def register(cls: type[Fleet]) -> type[Fleet]:
+        VARIANTS[name] = cls
+        return cls
+
+    return register
+
+
+class Dropping(Fleet):
+    """A fleet that silently skips some systemctl calls while one of its commands runs."""
+
+    @contextmanager
+    def dropping(self, verb: str) -> Any:
+        real = self._run
+
+        def run(argv: list[str]) -> Completed:
+            if argv[:3] == ["systemctl", "--user", verb]:
+                return Completed(tuple(argv), 0, "", "")
+            return real(argv)
+
+        self._run = run
+        try:
+            yield
+        finally:
+            self._run = real
+
+
+@variant("no-enable-on-add")
+class NoEnableOnAdd(Dropping):
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        with self.dropping("enable"):
+            super().add(name, runtime, cls, start)
+
+
+@variant("enable-only-when-starting")
+class EnableOnlyWhenStarting(Dropping):
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        if start:
+            super().add(name, runtime, cls, start)
+        else:
+            with self.dropping("enable"):
+                super().add(name, runtime, cls, start)
+
+
+@variant("fatal-enable-failure")
+class FatalEnableFailure(Fleet):
+    def warn(self, text: str) -> None:
+        if text.startswith("could not enable"):
+            raise FleetError(text)
+        super().warn(text)
+
+
+@variant("no-disable-on-remove")
+class NoDisableOnRemove(Dropping):
+    def remove(self, name: str, keep_files: bool, force: bool) -> None:
+        with self.dropping("disable"):
+            super().remove(name, keep_files, force)
+
+
+@variant("disable-despite-keep-files")
+class DisableDespiteKeepFiles(Fleet):
+    def remove(self, name: str, keep_files: bool, force: bool) -> None:
+        super().remove(name, keep_files, force)
+        if keep_files:
+            self._run(["systemctl", "--user", "disable", f"mosaic-agent@{name}.service"])
+
+
+@variant("fatal-disable-failure")
+class FatalDisableFailure(Fleet):
+    def warn(self, text: str) -> None:
+        if text.startswith("could not disable"):
+            raise FleetError(text)
+        super().warn(text)
+
+
+@variant("files-kept-on-remove")
+class FilesKeptOnRemove(Fleet):
+    def _delete_agent_files(self, name: str) -> None:
+        pass
+
+
+@variant("no-start")
+class NoStart(Dropping):
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        with self.dropping("start"):
+            super().add(name, runtime, cls, start)
+
+
+@variant("two-orchestrators-in-general")
+class TwoOrchestratorsInGeneral(Fleet):
+    """The general preset ships a second orchestrator, and init only warns (the seed before
+    its R5 fix)."""
+
+    def init(self, profile: str, write: bool, force: bool) -> None:
+        real = profiles.load_profile
+
+        def load(name: str) -> roster.Roster:
+            loaded = real(name)
+            if name == "general" and not _planted(name):
+                extra = roster.Agent("orchestrator2", "claude", roster.ORCHESTRATOR)
+                loaded = roster.Roster((*loaded.agents, extra))
+            return loaded
+
+        commands.load_profile = load
+        commands.MINIMAL_PROFILE = profile  # disables the R5 guard for every profile
+        super().init(profile, write, force)
+
+
+def _planted(name: str) -> bool:
+    import os
+
+    folder = os.environ.get("MOSAIC_FLEET_PROFILES")
+    return bool(folder) and (Path(folder) / f"{name}.yaml").exists()
+
+
+@variant("write-then-validate-init")
+class WriteThenValidateInit(Fleet):
+    """The seed's own R5.3 bug: init writes the roster, then checks it, then fails."""
+
+    def init(self, profile: str, write: bool, force: bool) -> None:
+        if write:
+            loaded = profiles.load_profile(profile)
+            if self.roster_path.exists() and not force:
+                raise FleetError(f"a roster already exists at {self.roster_path}")
+            roster.write_atomic(self.roster_path, loaded.to_yaml())
+        super().init(profile, False, force)  # validates, but too late
+        if write:
+            self.say(f"Initialized {profile} fleet.")
+
+
+@variant("bad-names-accepted")
+class BadNamesAccepted(Fleet):
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        commands._check_name = lambda name: None
+        roster.save_roster = lambda path, r: roster.write_atomic(path, r.to_yaml())
+        commands.save_roster = roster.save_roster
+        super().add(name, runtime, cls, start)
+
+
+@variant("unlocked-in-place-writes")
+class UnlockedInPlaceWrites(Fleet):
+    """No lock, and the roster rewritten in place: concurrent adds overwrite each other."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        @contextmanager
+        def no_lock(path: Path) -> Any:
+            yield
+
+        def in_place(path: Path, text: str) -> None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+
+        commands.roster_lock = no_lock
+        commands.write_atomic = in_place
+        roster.write_atomic = in_place
+        super().add(name, runtime, cls, start)
+
+
+def main() -> int:
+    name, *argv = sys.argv[1:]
+    commands_fleet = VARIANTS[name]
+    cli.Fleet = commands_fleet  # type: ignore[misc]
+    return cli.fleet_main(argv, prog=f"broken-fleet {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

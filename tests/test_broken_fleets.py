@@ -1,0 +1,69 @@
+"""Proof that the fleet suites catch defects: each broken variant of the reference fails
+exactly the requirements it breaks, and the reference itself passes everything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+BROKEN = Path(__file__).parent / "broken_fleets.py"
+
+# variant -> the requirement ids its defect must fail (and no other)
+EXPECTED = {
+    "no-enable-on-add": {"SYM.1", "SYM.2", "SYM.6", "SYM.9"},
+    "enable-only-when-starting": {"SYM.1", "SYM.2", "SYM.6", "SYM.9"},
+    "fatal-enable-failure": {"SYM.2", "SYM.6", "SYM.9"},
+    "no-disable-on-remove": {"SYM.3", "SYM.6"},
+    "disable-despite-keep-files": {"SYM.4", "SYM.6", "SYM.9"},
+    "fatal-disable-failure": {"SYM.5", "SYM.6", "ROS.4"},
+    "files-kept-on-remove": {"SYM.3"},
+    "no-start": {"SYM.7", "SYM.9"},
+    "two-orchestrators-in-general": {"R5.1", "R5.3", "R5.5"},
+    "write-then-validate-init": {"R5.3"},
+    "bad-names-accepted": {"ROS.3"},
+    "unlocked-in-place-writes": {"ROS.5"},
+}
+
+
+def run_suite(pytester: pytest.Pytester, *fleet_cmd: str) -> tuple[int, dict[str, str]]:
+    args = [
+        "--conformance",
+        "--conformance-strict",
+        "--conformance-report",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+    ]
+    if fleet_cmd:
+        args += [
+            "--fleet-cmd",
+            " ".join(fleet_cmd),
+            "--fleet-profiles-env",
+            "MOSAIC_FLEET_PROFILES",
+        ]
+    result = pytester.runpytest_subprocess(*args)
+    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    return result.ret, {r["id"]: r["outcome"] for r in report["requirements"]}
+
+
+@pytest.mark.parametrize("variant", EXPECTED)
+def test_suite_fails_a_broken_fleet_on_exactly_its_requirements(
+    pytester: pytest.Pytester, variant: str
+) -> None:
+    ret, outcomes = run_suite(pytester, sys.executable, str(BROKEN), variant)
+    failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
+    assert ret == 1
+    assert failed == EXPECTED[variant]
+
+
+def test_reference_passes_everything_strictly(pytester: pytest.Pytester) -> None:
+    ret, outcomes = run_suite(pytester)
+    assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}
+    assert ret == 0
