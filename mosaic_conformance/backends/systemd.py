@@ -284,13 +284,16 @@ class Machine:
 
 
 class SystemdSession(BackendSession):
-    """Options: ``image``, a ready image to use instead of building ours."""
+    """Options: ``image``, a ready image to use instead of building ours; ``shared``, the
+    folder bound into the container (default: the workdir). Every test's root, and every
+    folder the fleet writes that its units read (``MOSAIC_HOME``), must be inside it."""
 
     name: ClassVar[str] = "systemd"
 
     def __init__(self, workdir: Path, options: Mapping[str, object] | None = None) -> None:
         super().__init__(workdir, options)
         self.session_id = uuid.uuid4().hex
+        self.shared = Path(str(self.options.get("shared") or workdir)).resolve()
         self.machine: Machine | None = None
         self.docker_cli = ""
         self._client: docker.DockerClient | None = None
@@ -310,7 +313,8 @@ class SystemdSession(BackendSession):
 
         uid = os.getuid() or DEFAULT_UID
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._share(self.workdir)
+        self.shared.mkdir(parents=True, exist_ok=True)
+        self._share(self.shared)
         keep_tmp = self.workdir / "tmpfiles-keep-tmp.conf"
         keep_tmp.write_text(KEEP_TMP)
         info = client.info()
@@ -359,7 +363,7 @@ class SystemdSession(BackendSession):
         )
         for folder in setup.binds:
             container.with_volume_mapping(folder, folder, "rw")
-        container.with_volume_mapping(self.workdir, str(self.workdir), "rw")
+        container.with_volume_mapping(self.shared, str(self.shared), "rw")
         container.with_volume_mapping(keep_tmp, "/etc/tmpfiles.d/tmp.conf", "ro")
         container.with_tmpfs_mount("/run").with_tmpfs_mount("/run/lock")
         container.start()
@@ -381,15 +385,14 @@ class SystemdSession(BackendSession):
         if self.machine is None:
             raise SystemdBackendError("the systemd session was not started (call start() first)")
         root = root.resolve()
-        workdir = self.workdir.resolve()
-        if not root.is_relative_to(workdir):
+        if not root.is_relative_to(self.shared):
             raise SystemdBackendError(
-                f"a systemd backend's root must be inside the session's folder {workdir}, which "
-                f"is shared with the container; {root} is not"
+                f"a systemd backend's root must be inside the folder shared with the container, "
+                f"{self.shared}; {root} is not (set the session's 'shared' option)"
             )
         root.mkdir(parents=True, exist_ok=True)
         folder = root
-        while folder != workdir:
+        while folder != self.shared:
             self._share(folder)
             folder = folder.parent
         self.machine.container.reload()
@@ -450,7 +453,7 @@ class SystemdBackend(Backend):
             "MOSAIC_CONFORMANCE_SYSTEMD_DOCKER": self.session.docker_cli,
             "MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER": self.machine.container.id or "",
             "MOSAIC_CONFORMANCE_SYSTEMD_UID": str(self.machine.uid),
-            "MOSAIC_CONFORMANCE_SYSTEMD_SHARED": str(self.session.workdir.resolve()),
+            "MOSAIC_CONFORMANCE_SYSTEMD_SHARED": str(self.session.shared),
         }
         if os.getuid() == 0:
             env["MOSAIC_CONFORMANCE_SYSTEMD_CHOWN"] = "1"

@@ -25,9 +25,10 @@ def conformance(request: pytest.FixtureRequest) -> Settings:
 def backend_session(
     conformance: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BackendSession]:
-    session = create_session(
-        conformance.backend, tmp_path_factory.mktemp("backend"), conformance.backend_options
-    )
+    # Every test's folders live under pytest's base folder: a backend that runs the system
+    # elsewhere (a container) shares it whole.
+    options = {**conformance.backend_options, "shared": str(tmp_path_factory.getbasetemp())}
+    session = create_session(conformance.backend, tmp_path_factory.mktemp("backend"), options)
     try:
         session.start()
     except BackendUnavailable as exc:
