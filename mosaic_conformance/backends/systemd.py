@@ -45,7 +45,8 @@ LABEL_OWNER = "org.mosaic-conformance.owner"  # "HOST PID START": the process th
 
 USER_NAME = "mosaic"  # the container user, unless the image has one at our uid already
 DEFAULT_UID = 1000  # the container user's uid when the host runs as root
-DROP_IN = "mosaic-conformance.conf"  # the user manager's per-test settings
+DROP_IN = "mosaic-conformance.conf"  # points the user manager at USER_MANAGER_ENV
+USER_MANAGER_ENV = "/etc/mosaic-conformance/user-manager.env"  # its per-test environment
 
 BOOT_TIMEOUT = 90.0  # seconds for systemd to finish booting (a noisy 2-core machine)
 USER_MANAGER_TIMEOUT = 60.0
@@ -243,22 +244,38 @@ class Machine:
     def lingers(self) -> bool:
         return self.exec(["test", "-e", f"/var/lib/systemd/linger/{self.user}"]).exit_code == 0
 
-    def ensure_user(self) -> None:
-        """Make the user at our uid, unless the image already has one."""
+    def prepare_user(self) -> None:
+        """Make the user at our uid (unless the image has one), and let each test name the
+        folder its user manager reads units from (:meth:`log_in`)."""
         found = self.exec(["getent", "passwd", str(self.uid)])
         if found.exit_code == 0:
             self.user = found.stdout.split(":", 1)[0]
-            return
+        else:
+            self.must(
+                'useradd --uid "$1" --user-group --create-home --shell /bin/sh "$2"',
+                str(self.uid),
+                self.user,
+            )
+        # An environment file, not Environment=: rewriting it needs no daemon-reload (half
+        # a second), and it lives in the container's own files, so it survives a reboot.
         self.must(
-            'useradd --uid "$1" --user-group --create-home --shell /bin/sh "$2"',
+            """
+            set -e
+            mkdir -p "$(dirname "$2")" "/etc/systemd/system/user@$1.service.d"
+            : >"$2"
+            printf '[Service]\nEnvironmentFile=%s\n' "$2" \
+                >"/etc/systemd/system/user@$1.service.d/$3"
+            systemctl daemon-reload
+            """,
             str(self.uid),
-            self.user,
+            USER_MANAGER_ENV,
+            DROP_IN,
         )
 
     def log_in(self, config_home: Path) -> None:
         """A fresh user manager reading units from ``config_home``, with linger off and
-        nothing of an earlier test running: as if the user had just logged in."""
-        drop_in_dir = f"/etc/systemd/system/user@{self.uid}.service.d"
+        nothing of an earlier test running: as if the user had just logged in. (The start
+        job ends when the manager is ready: systemd --user reports ready at startup's end.)"""
         self.must(
             """
             set -e
@@ -266,18 +283,14 @@ class Machine:
                 loginctl disable-linger "$who" || rm -f "/var/lib/systemd/linger/$who"
             done
             systemctl stop "user@$1.service"
-            mkdir -p "$2"
-            printf '[Service]\\nEnvironment=XDG_CONFIG_HOME=%s\\n' "$3" >"$2/$4"
-            systemctl daemon-reload
+            printf 'XDG_CONFIG_HOME=%s\n' "$3" >"$2"
             systemctl reset-failed
             systemctl start "user@$1.service"
             """,
             str(self.uid),
-            drop_in_dir,
+            USER_MANAGER_ENV,
             str(config_home),
-            DROP_IN,
         )
-        self.wait_user_manager()
 
 
 # --- the session and the per-test backend ------------------------------------------------
@@ -325,7 +338,7 @@ class SystemdSession(BackendSession):
         container = self._run_container(image, setup, keep_tmp)
         self.machine = Machine(container, uid, USER_NAME)
         self.machine.wait_booted()
-        self.machine.ensure_user()
+        self.machine.prepare_user()
         self._install_shims()
 
     def _image(self, client: docker.DockerClient) -> str:
