@@ -76,7 +76,7 @@ def machine_settings(request: pytest.FixtureRequest) -> object:
 
     common = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
     settings.register_profile(
-        "mosaic-ci", max_examples=6, stateful_step_count=10, derandomize=True, **common
+        "mosaic-ci", max_examples=5, stateful_step_count=8, derandomize=True, **common
     )
     settings.register_profile("mosaic-thorough", max_examples=60, stateful_step_count=25, **common)
     chosen = request.config.getoption("hypothesis_profile", None) or "mosaic-ci"
