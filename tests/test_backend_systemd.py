@@ -19,7 +19,7 @@ import pytest
 
 docker = pytest.importorskip("docker")
 
-from mosaic_conformance.backends import BackendUnavailable  # noqa: E402
+from mosaic_conformance.backends import Backend, BackendUnavailable, SystemState  # noqa: E402
 from mosaic_conformance.backends.systemd import (  # noqa: E402
     SystemdBackend,
     SystemdSession,
@@ -266,6 +266,49 @@ def test_tmux_runs_in_the_container(backend: SystemdBackend) -> None:
     ]
     ok(backend, "tmux", "-L", "mosaic-test", "kill-server")
     assert [c.command for c in backend.calls()] == ["tmux", "tmux", "tmux"]
+
+
+# --- the same sequence on the fake backend ----------------------------------------------
+
+SEQUENCE = (
+    ("systemctl", "--user", "daemon-reload"),
+    ("systemctl", "--user", "enable", "mosaic-agent@a.service", "mosaic-agent@b.service"),
+    ("systemctl", "--user", "enable", "--now", "mosaic-agent@c.service"),
+    ("systemctl", "--user", "start", "mosaic-agent@a.service", "mosaic-agent@d.service"),
+    ("systemctl", "--user", "disable", "mosaic-agent@b.service"),
+    ("systemctl", "--user", "stop", "mosaic-agent@c.service"),
+    ("systemctl", "--user", "start", "mosaic-missing.service"),
+    ("systemctl", "--user", "is-enabled", "mosaic-agent@a.service"),
+    ("systemctl", "--user", "is-active", "mosaic-agent@c.service"),
+    ("loginctl", "enable-linger", "{user}"),
+)
+
+
+def play(backend: Backend) -> tuple[list[int], SystemState, SystemState]:
+    """Run :data:`SEQUENCE`: the exit codes, the state, and the state after a reboot."""
+    backend.unit_dir.mkdir(parents=True, exist_ok=True)
+    (backend.unit_dir / "mosaic-agent@.service").write_text(AGENT_TEMPLATE)
+    env = {**os.environ, **backend.environ()}
+    codes = []
+    for argv in SEQUENCE:
+        argv = tuple(a.format(user=backend.user) for a in argv)
+        codes.append(subprocess.run(argv, env=env, capture_output=True, check=False).returncode)
+    before = backend.state()
+    backend.boot()
+    return codes, before, backend.state()
+
+
+def test_the_fake_backend_agrees_with_the_real_one(backend: SystemdBackend, tmp_path: Path) -> None:
+    from mosaic_conformance.backends.fake import FakeSession
+
+    fake_session = FakeSession(tmp_path / "fake-session", {})
+    fake_session.start()
+    try:
+        fake = play(fake_session.open(tmp_path / "fake"))
+    finally:
+        fake_session.close()
+    real = play(backend)
+    assert real == fake
 
 
 # --- no container outlives its session ---------------------------------------------------

@@ -32,8 +32,8 @@ from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "mosaic-systemd",
-    max_examples=6,
-    stateful_step_count=10,
+    max_examples=5,
+    stateful_step_count=8,
     derandomize=True,
     deadline=None,
     database=None,
