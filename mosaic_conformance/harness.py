@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .backends.base import Backend
+from .backends.base import Backend, Call
 from .contract import HOME_ENV, ROSTER_PATH
 from .secrets import redact
 
@@ -37,6 +37,16 @@ class Result:
     stdout: str
     stderr: str
     seconds: float
+    calls: tuple[Call, ...] = ()  # what reached the system while it ran
+
+    def ran(self, command: str, verb: str, unit: str) -> list[Call]:
+        """Its ``COMMAND [--user] VERB ... UNIT`` calls (options anywhere, several units)."""
+        found = []
+        for call in self.calls:
+            words = [a for a in call.argv[1:] if not a.startswith("-")]
+            if call.command == command and words[:1] == [verb] and unit in words[1:]:
+                found.append(call)
+        return found
 
     @property
     def output(self) -> str:
@@ -49,6 +59,11 @@ class Result:
             if text.strip():
                 shown = text if len(text) <= _SHOWN_OUTPUT else "..." + text[-_SHOWN_OUTPUT:]
                 parts.append(f"  {name}: " + shown.rstrip().replace("\n", "\n          "))
+        parts.append(
+            "  its system calls:" + "".join(f"\n    {c}" for c in self.calls)
+            if self.calls
+            else "  its system calls: none"
+        )
         return redact("\n".join(parts))
 
 
@@ -84,6 +99,7 @@ class FleetUnderTest:
     def run(self, *args: str, env: Mapping[str, str] | None = None) -> Result:
         self.home.mkdir(parents=True, exist_ok=True)
         self.profiles_dir.mkdir(parents=True, exist_ok=True)
+        calls_before = len(self.backend.calls())
         started = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -98,7 +114,9 @@ class FleetUnderTest:
         except subprocess.TimeoutExpired as exc:
             code, out = -9, exc.stdout or b""
             err = (exc.stderr or b"") + f"\n[timed out after {self.timeout:.0f} s]".encode()
-        result = Result(tuple(args), code, _text(out), _text(err), time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        calls = tuple(self.backend.calls()[calls_before:])
+        result = Result(tuple(args), code, _text(out), _text(err), seconds, calls)
         self.history.append(result)
         return result
 

@@ -30,6 +30,9 @@ SUITE_TEST_TIMEOUT_S = 600
 
 run_key = pytest.StashKey["ConformanceRun"]()
 
+# The connector suite's options and target live in their own plugin module.
+pytest_plugins = ["mosaic_conformance.connector_plugin"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Mosaic fleet and connector conformance")

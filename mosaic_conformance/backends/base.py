@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import abc
 import json
+import os
 import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +115,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def boot(self) -> None:
         """Restart the machine: afterwards exactly the enabled units are active."""
+
+    def systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``systemctl --user ARGS`` on this system, as the fleet would run it. The suites
+        arrange a test's starting state with it, so that each requirement is judged on its
+        own and not through another one (the call is recorded like any other)."""
+        env = {**os.environ, **self.environ()}
+        return subprocess.run(
+            ["systemctl", "--user", *args], env=env, capture_output=True, text=True, check=False
+        )
 
     def calls(self, command: str | None = None) -> list[Call]:
         """Every call the stand-ins saw, in order; only those of ``command`` if given."""

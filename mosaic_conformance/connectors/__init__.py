@@ -1,7 +1,18 @@
-"""Orchestrator chat connectors: the contract, the registry and the shipped connectors."""
+"""Orchestrator chat connectors: the contract, the registry and the shipped connectors.
+
+Each shipped connector module offers ``create_connector(config) -> OrchestratorConnector``,
+reading its token from the environment; :func:`default_registry` registers them by dotted
+path, so a missing optional dependency (httpx, libtmux) fails only the kind that needs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
 
 from .registry import (
     KNOWN_CONNECTOR_KINDS,
+    ConnectorFactory,
     ConnectorNotImplementedError,
     ConnectorRegistry,
     UnknownConnectorKind,
@@ -22,10 +33,44 @@ from .types import (
     TmuxConfig,
 )
 
+# The shipped factories, imported only when their kind is created.
+SHIPPED_FACTORIES: Mapping[ConnectorKind, str] = {
+    "tmux": "mosaic_conformance.connectors.tmux:create_connector",
+    "discord": "mosaic_conformance.connectors.discord:create_connector",
+    "matrix": "mosaic_conformance.connectors.matrix:create_connector",
+}
+
+
+def load_factory(dotted: str) -> ConnectorFactory:
+    """The callable named ``module:attribute``."""
+    module_name, _, attribute = dotted.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected a factory as 'module:callable', got {dotted!r}")
+    factory: ConnectorFactory = getattr(importlib.import_module(module_name), attribute)
+    return factory
+
+
+def _lazy(dotted: str) -> ConnectorFactory:
+    def create(config: ConnectorConfig) -> OrchestratorConnector:
+        return load_factory(dotted)(config)
+
+    return create
+
+
+def default_registry() -> ConnectorRegistry:
+    """A registry holding the shipped factories of all three kinds."""
+    registry = ConnectorRegistry()
+    for kind, dotted in SHIPPED_FACTORIES.items():
+        registry.register(kind, _lazy(dotted))
+    return registry
+
+
 __all__ = [
     "DEFAULT_CONNECTOR_KIND",
     "KNOWN_CONNECTOR_KINDS",
+    "SHIPPED_FACTORIES",
     "ConnectorConfig",
+    "ConnectorFactory",
     "ConnectorHealth",
     "ConnectorKind",
     "ConnectorNotImplementedError",
@@ -38,6 +83,8 @@ __all__ = [
     "SendResult",
     "TmuxConfig",
     "UnknownConnectorKind",
+    "default_registry",
     "is_known_connector_kind",
+    "load_factory",
     "resolve_connector_kind",
 ]

@@ -48,6 +48,9 @@ def _fleet_parser(prog: str) -> argparse.ArgumentParser:
     ps = sub.add_parser("ps", help="agents, their units' state, and drift")
     ps.add_argument("--json", action="store_true")
 
+    connector = sub.add_parser("connector", help="the roster's chat connector and its health")
+    connector.add_argument("--json", action="store_true")
+
     for verb in ("start", "stop"):
         sub.add_parser(verb, help=f"{verb} an agent's unit").add_argument("name")
     return parser
@@ -73,6 +76,8 @@ def fleet_main(argv: Sequence[str] | None = None, prog: str = "mosaic fleet") ->
             fleet.remove(args.name, args.keep_files, args.force)
         elif args.command == "ps":
             fleet.ps(args.json)
+        elif args.command == "connector":
+            fleet.connector(args.json)
         else:
             fleet.start_stop(args.command, args.name)
     except (UsageError, UnknownProfile) as exc:

@@ -1,4 +1,4 @@
-"""The fleet's commands: init, install, add, remove, ps, start, stop.
+"""The fleet's commands: init, install, add, remove, ps, start, stop, connector.
 
 Each command checks everything it can before it touches anything, so a refused command leaves
 the roster, the agent files and systemd as they were. The roster is the commit point: it is
@@ -7,13 +7,14 @@ written (atomically, under the lock) before units are enabled and after they are
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..contract import HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
 from ..secrets import redact
@@ -30,6 +31,9 @@ from .roster import (
     schema,
     write_atomic,
 )
+
+if TYPE_CHECKING:
+    from ..connectors import ConnectorRegistry
 
 
 class FleetError(Exception):
@@ -262,6 +266,35 @@ class Fleet:
         unit = agent_unit(name)
         self._checked(units.systemctl(verb, unit), f"{verb} {unit}")
         self.say(f"{'Started' if verb == 'start' else 'Stopped'} {unit}.")
+
+    # --- connector ----------------------------------------------------------------------
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        """Make the roster's connector through the registry (tmux when the roster names
+        none; tokens from the environment) and report its health."""
+        # imported here: every other command would pay for them
+        from ..connectors import default_registry, resolve_connector_kind
+        from ..connectors.config import connector_config
+
+        block = load_roster(self.roster_path).connector
+        try:
+            config = connector_config(block)
+            made = (registry or default_registry()).create(config)
+        except (ValueError, NotImplementedError) as exc:
+            raise FleetError(f"the roster's connector cannot be made: {exc}") from exc
+        try:
+            health = made.health()
+        finally:
+            made.close()
+        kind = resolve_connector_kind(config)
+        if as_json:
+            self.say(json.dumps({"kind": kind, **dataclasses.asdict(health)}))
+        else:
+            state = "reachable" if health.reachable else "not reachable"
+            state += ", authenticated" if health.authenticated else ", not authenticated"
+            self.say(f"{kind}: {state}" + (f" ({health.detail})" if health.detail else ""))
+        if not (health.reachable and health.authenticated):
+            raise FleetError(f"the {kind} connector is not healthy")
 
     # --- ps -----------------------------------------------------------------------------
 

@@ -4,34 +4,9 @@ from __future__ import annotations
 
 import re
 
-from mosaic_conformance.backends import Backend, Call
-from mosaic_conformance.contract import agent_unit
 from mosaic_conformance.harness import FleetUnderTest, Result, schema_problems
 
 WORKER = ("--runtime", "codex", "--class", "worker")
-
-
-def systemctl_calls(backend: Backend, verb: str, unit: str) -> list[Call]:
-    """``systemctl --user VERB ... UNIT`` calls (options anywhere, several units allowed)."""
-    found = []
-    for call in backend.calls("systemctl"):
-        words = [a for a in call.argv[1:] if not a.startswith("-")]
-        if "--user" in call.argv and words[:1] == [verb] and unit in words[1:]:
-            found.append(call)
-    return found
-
-
-def calls_text(backend: Backend) -> str:
-    calls = backend.calls()
-    return "\n".join(f"    {c}" for c in calls) if calls else "    (none)"
-
-
-def explain(result: Result, backend: Backend, problem: str) -> str:
-    return f"{problem}\n{result}\n  system calls:\n{calls_text(backend)}"
-
-
-def add(fleet: FleetUnderTest, name: str, *extra: str) -> Result:
-    return fleet.run("add", name, *WORKER, *extra)
 
 
 def assert_valid_roster(fleet: FleetUnderTest, after: Result) -> None:
@@ -59,14 +34,14 @@ DRIFT_WORDS = re.compile(
 )
 
 
-def drift_lines(result: Result, name: str) -> list[str]:
+def drift_lines(fleet: FleetUnderTest, result: Result, name: str) -> list[str]:
     """Lines of ``ps`` output that mention ``name`` and say something is off."""
     mention = re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w-])")
+    output = result.output.replace(str(fleet.home.parent), "<tmp>")
     return [
-        line
-        for line in result.output.splitlines()
-        if mention.search(line) and DRIFT_WORDS.search(line)
+        line for line in output.splitlines() if mention.search(line) and DRIFT_WORDS.search(line)
     ]
 
 
-__all__ = ["agent_unit"]
+def explain(result: Result, problem: str) -> str:
+    return f"{problem}\n{result}"

@@ -43,7 +43,7 @@ def assert_nothing_changed(fleet: FleetUnderTest, act: str, *args: str) -> Resul
     before, state = fleet.snapshot(), fleet.backend.state()
     result = fleet.run(act, *args)
     problems = refusal_problems(fleet, result, before, state)
-    assert not problems, explain(result, fleet.backend, "; ".join(problems))
+    assert not problems, explain(result, "; ".join(problems))
     return result
 
 
@@ -96,7 +96,7 @@ def test_roster_without_connector_keeps_working(fleet: FleetUnderTest) -> None:
     for step in (("install",), ("add", "ros2", *WORKER), ("ps",), ("remove", "ros2")):
         result = fleet.run(*step)
         assert result.exit_code == 0, explain(
-            result, fleet.backend, "a roster without `connector` was not accepted"
+            result, "a roster without `connector` was not accepted"
         )
     roster = fleet.roster() or {}
     assert "connector" not in roster, f"the fleet added a connector block: {roster['connector']}"

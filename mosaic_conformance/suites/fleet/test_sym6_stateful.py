@@ -62,9 +62,9 @@ def test_enabled_units_follow_the_roster(
             result = self.fleet.run("add", name, *WORKER, *([] if start else ["--no-start"]))
             backend.clear_failures()
             if name in self.rostered:
-                assert result.exit_code != 0, explain(result, backend, "a duplicate was added")
+                assert result.exit_code != 0, explain(result, "a duplicate was added")
                 return
-            assert result.exit_code == 0, explain(result, backend, "add failed")
+            assert result.exit_code == 0, explain(result, "add failed")
             self.rostered.add(name)
             if not enable_fails:
                 self.enabled.add(name)
@@ -78,7 +78,7 @@ def test_enabled_units_follow_the_roster(
                 backend.inject_failure("disable", agent_unit(name))
             result = self.fleet.run("remove", name, *(["--keep-files"] if keep_files else []))
             backend.clear_failures()
-            assert result.exit_code == 0, explain(result, backend, "remove failed")
+            assert result.exit_code == 0, explain(result, "remove failed")
             self.rostered.discard(name)
             if not keep_files and not disable_fails:
                 self.enabled.discard(name)

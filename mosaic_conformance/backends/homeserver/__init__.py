@@ -1,0 +1,107 @@
+"""Homeservers for the Matrix connector suite, chosen by flag, imported only when chosen.
+
+- ``synapse``: matrix-synapse from PyPI as a local process with SQLite on 127.0.0.1;
+- ``conduit``: the Conduit container image, where Docker can get it;
+- ``external``: a server the user already runs, given by URL and credentials.
+
+Each can register accounts (:meth:`Homeserver.register`); the suite makes its operator,
+connector and stranger users and its rooms with them.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import ClassVar
+
+from ..base import BackendUnavailable
+from .client import Account, HomeserverError, MatrixUser
+
+HOMESERVERS = {
+    "synapse": "mosaic_conformance.backends.homeserver.synapse:SynapseHomeserver",
+    "conduit": "mosaic_conformance.backends.homeserver.conduit:ConduitHomeserver",
+    "external": "mosaic_conformance.backends.homeserver.external:ExternalHomeserver",
+}
+
+__all__ = [
+    "HOMESERVERS",
+    "Account",
+    "Homeserver",
+    "HomeserverError",
+    "HomeserverUnavailable",
+    "MatrixUser",
+    "open_homeserver",
+]
+
+
+class HomeserverUnavailable(BackendUnavailable):
+    """This homeserver cannot run here; the message says why (the suite skips)."""
+
+
+class Homeserver(abc.ABC):
+    """A running homeserver, started by :meth:`start` and stopped by :meth:`close`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, workdir: Path, options: Mapping[str, str]) -> None:
+        self.workdir = workdir
+        self.options = dict(options)
+
+    @property
+    @abc.abstractmethod
+    def url(self) -> str:
+        """The client-server API base, e.g. ``http://127.0.0.1:40123``."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Start and wait until ``/versions`` answers; :class:`HomeserverUnavailable` if it
+        cannot run here."""
+
+    @abc.abstractmethod
+    def register(self, localpart: str) -> Account:
+        """A new account with an access token."""
+
+    def restart(self) -> None:
+        """Stop and start again on the same URL, keeping what it stored."""
+        raise NotImplementedError(f"the {self.name} homeserver cannot be restarted by the suite")
+
+    @property
+    def can_restart(self) -> bool:
+        return type(self).restart is not Homeserver.restart
+
+    def close(self) -> None:  # noqa: B027 - an external server has nothing to stop
+        """Stop whatever :meth:`start` started, also after a failure."""
+
+    def register_unique(self, role: str) -> Account:
+        """An account named after its role, unique on a server shared between runs."""
+        return self.register(f"mosaic-{role}-{secrets.token_hex(4)}")
+
+    def __enter__(self) -> Homeserver:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_homeserver(name: str, workdir: Path, options: Mapping[str, str]) -> Homeserver:
+    """The homeserver called ``name``, not started yet."""
+    try:
+        dotted = HOMESERVERS[name]
+    except KeyError:
+        known = ", ".join(sorted(HOMESERVERS))
+        raise ValueError(f"unknown homeserver {name!r}: choose one of {known}") from None
+    module_name, _, class_name = dotted.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise HomeserverUnavailable(f"the {name} homeserver cannot be loaded: {exc}") from exc
+    cls: type[Homeserver] = getattr(module, class_name)
+    return cls(workdir, options)

@@ -1,0 +1,413 @@
+"""The Matrix connector: the client-server API over httpx, no SDK.
+
+- ``send`` is ``PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}`` with one
+  txnId per message, reused by every retry, so the homeserver stores a retried message once.
+- ``subscribe`` long-polls ``/sync`` with a filter (this room, message events, a timeline
+  limit above the default 10), resumes from the saved ``since`` and backs off on errors; a
+  ``limited`` timeline is filled from ``/messages`` so that no message falls into the gap.
+  Its own messages, other rooms' and those of senders outside the operators are dropped.
+- ``health`` asks ``/_matrix/client/versions`` (reachable) and ``/account/whoami``
+  (authenticated: a 401 ``M_UNKNOWN_TOKEN`` is reachable but not authenticated), within a
+  bounded time.
+- Threads are ``m.thread`` relations, both ways.
+
+The access token lives only in the request headers: never in a URL, a repr or an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .types import (
+    ConnectorConfig,
+    ConnectorHealth,
+    ConnectorKind,
+    Handler,
+    InboundMessage,
+    MatrixConfig,
+    OutboundMessage,
+    SendResult,
+    Unsubscribe,
+)
+
+_log = logging.getLogger(__name__)
+
+TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
+CLIENT_API = "/_matrix/client/v3"
+
+SYNC_TIMEOUT_S = 30.0  # how long the homeserver may hold a /sync open
+SYNC_READ_MARGIN_S = 15.0  # the sync read timeout exceeds the sync timeout by this much
+REQUEST_TIMEOUT_S = 10.0  # every other request
+HEALTH_BUDGET_S = 5.0  # health answers within about this time, whatever the server does
+SEND_ATTEMPTS = 4  # one send and three retries, all with the same txnId
+TIMELINE_LIMIT = 100  # events per room per sync (the server's default is 10)
+GAP_PAGES = 10  # at most this many /messages pages to fill a limited timeline
+BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.25, 30.0
+CLOSE_WAIT_S = 0.5  # how long close waits for the poller before leaving it to end alone
+REMEMBERED_EVENTS = 1024  # event ids kept to deliver each message once
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _iso_from_ms(ms: object) -> str:
+    if isinstance(ms, int):
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="milliseconds")
+    return _now_iso()
+
+
+def _matrix_error(response: httpx.Response) -> str:
+    """``403 M_FORBIDDEN: reason`` from an error response (the body never holds the token)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"{response.status_code} {response.reason_phrase}"
+    if isinstance(body, dict):
+        errcode = body.get("errcode", response.reason_phrase)
+        return f"{response.status_code} {errcode}: {body.get('error', '')}".rstrip(": ")
+    return f"{response.status_code} {response.reason_phrase}"
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    try:
+        ms = response.json().get("retry_after_ms")
+    except (ValueError, AttributeError):
+        ms = None
+    if isinstance(ms, int | float):
+        return float(ms) / 1000
+    header = response.headers.get("Retry-After", "")
+    return float(header) if header.replace(".", "", 1).isdigit() else None
+
+
+class MatrixConnector:
+    """An :class:`~.types.OrchestratorConnector` for one Matrix room."""
+
+    def __init__(
+        self,
+        config: MatrixConfig,
+        access_token: str,
+        *,
+        sync_timeout_s: float = SYNC_TIMEOUT_S,
+        request_timeout_s: float = REQUEST_TIMEOUT_S,
+        health_budget_s: float = HEALTH_BUDGET_S,
+        transport: httpx.BaseTransport | None = None,  # tests: a stand-in for the network
+    ) -> None:
+        if not access_token:
+            raise ValueError("the Matrix connector needs an access token, and it got none")
+        self._config = config
+        self._sync_timeout_s = sync_timeout_s
+        self._health_budget_s = health_budget_s
+        base = config.homeserver_url.rstrip("/")
+        headers = {"Authorization": f"Bearer {access_token}"}
+        self._http = httpx.Client(
+            base_url=base,
+            headers=headers,
+            timeout=request_timeout_s,
+            trust_env=False,
+            transport=transport,
+        )
+        # The long-poll gets its own client, so that sends never queue behind it.
+        self._sync_http = httpx.Client(
+            base_url=base,
+            headers=headers,
+            timeout=httpx.Timeout(request_timeout_s, read=sync_timeout_s + SYNC_READ_MARGIN_S),
+            trust_env=False,
+            transport=transport,
+        )
+        self._room_path = f"{CLIENT_API}/rooms/{quote(config.room_id, safe='')}"
+        self._filter = json.dumps(self._sync_filter(), separators=(",", ":"))
+
+        self._lock = threading.RLock()  # guards the fields below; held while handlers run
+        self._handlers: dict[int, Handler] = {}
+        self._next_handle = 0
+        self._since: str | None = None
+        self._delivered: OrderedDict[str, None] = OrderedDict()
+        self._last_seen: str | None = None
+        self._poller: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def __repr__(self) -> str:
+        return f"MatrixConnector({self._config.user_id!r} in {self._config.room_id!r})"
+
+    @property
+    def kind(self) -> ConnectorKind:
+        return "matrix"
+
+    # --- send -----------------------------------------------------------------------------
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        txn_id = f"mosaic.{uuid.uuid4().hex}"  # one per message: every retry reuses it
+        path = f"{self._room_path}/send/m.room.message/{quote(txn_id, safe='')}"
+        content = self._content(message)
+        error = "the message was never attempted"
+        delay = BACKOFF_FIRST_S
+        for attempt in range(SEND_ATTEMPTS):
+            if attempt and self._closed.wait(delay):
+                return SendResult(False, error="the connector was closed while sending")
+            delay = min(delay * 2, BACKOFF_MAX_S)
+            try:
+                response = self._http.put(path, json=content)
+            except httpx.HTTPError as exc:
+                error = f"the homeserver could not be reached: {type(exc).__name__}: {exc}"
+                continue
+            if response.status_code == 200:
+                self._saw_server()
+                event_id = response.json().get("event_id")
+                return SendResult(True, message_id=str(event_id) if event_id else None)
+            error = f"the homeserver refused the message: {_matrix_error(response)}"
+            if response.status_code == 429:
+                delay = _retry_after_s(response) or delay
+            elif response.status_code < 500:
+                break  # a client error does not get better by retrying
+        return SendResult(False, error=error)
+
+    def _content(self, message: OutboundMessage) -> dict[str, Any]:
+        content: dict[str, Any] = {"msgtype": "m.text", "body": message.text}
+        if message.thread_id:
+            content["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": message.thread_id,
+                # For clients without threads: shown as a reply to the root.
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": message.thread_id},
+            }
+        return content
+
+    # --- subscribe ------------------------------------------------------------------------
+
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        with self._lock:
+            if self._closed.is_set():
+                raise RuntimeError("subscribe on a closed Matrix connector")
+            handle = self._next_handle
+            self._next_handle += 1
+            self._handlers[handle] = handler
+            if self._since is None:
+                self._mark_position()
+            if self._poller is None:
+                self._poller = threading.Thread(target=self._poll, name="matrix-sync", daemon=True)
+                self._poller.start()
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._handlers.pop(handle, None)
+
+        return unsubscribe
+
+    def _mark_position(self) -> None:
+        """Start from now: messages posted after ``subscribe`` returns are delivered."""
+        try:
+            body = self._sync(timeout_ms=0, http=self._http)
+        except (httpx.HTTPError, ValueError):
+            return  # the poller starts from scratch and keeps trying
+        self._since = body.get("next_batch")
+
+    def _poll(self) -> None:
+        try:
+            self._poll_until_closed()
+        finally:
+            if self._closed.is_set():
+                self._sync_http.close()
+
+    def _poll_until_closed(self) -> None:
+        delay = BACKOFF_FIRST_S
+        while not self._closed.is_set():
+            since = self._since
+            try:
+                if since is None:
+                    self._mark_position()
+                    if self._since is None:
+                        raise httpx.TransportError("no sync position yet")
+                    continue
+                body = self._sync(timeout_ms=int(self._sync_timeout_s * 1000), since=since)
+                messages = self._messages(body, since)
+            except (httpx.HTTPError, ValueError, RuntimeError):  # Runtime: a closed client
+                if self._closed.wait(delay):
+                    return
+                delay = min(delay * 2, BACKOFF_MAX_S)
+                continue
+            delay = BACKOFF_FIRST_S
+            with self._lock:
+                if self._closed.is_set():
+                    return
+                if not self._handlers:
+                    # Nobody listens: keep ``since`` where it was, so that the next
+                    # subscriber gets these messages, and stop polling.
+                    self._poller = None
+                    return
+                for message in messages:
+                    self._deliver(message)
+                self._since = body.get("next_batch", since)
+
+    def _sync(
+        self, *, timeout_ms: int, since: str | None = None, http: httpx.Client | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, str | int] = {"filter": self._filter, "timeout": timeout_ms}
+        if since is not None:
+            params["since"] = since
+        response = (http or self._sync_http).get(f"{CLIENT_API}/sync", params=params)
+        if response.status_code != 200:
+            raise httpx.HTTPStatusError(
+                f"/sync answered {_matrix_error(response)}",
+                request=response.request,
+                response=response,
+            )
+        self._saw_server()
+        body: dict[str, Any] = response.json()
+        return body
+
+    def _sync_filter(self) -> dict[str, Any]:
+        nothing: dict[str, Any] = {"types": []}
+        return {
+            "presence": nothing,
+            "account_data": nothing,
+            "room": {
+                "rooms": [self._config.room_id],
+                "timeline": {"limit": TIMELINE_LIMIT, "types": ["m.room.message"]},
+                "state": nothing,
+                "ephemeral": nothing,
+                "account_data": nothing,
+            },
+        }
+
+    def _messages(self, body: Mapping[str, Any], since: str) -> list[InboundMessage]:
+        room = body.get("rooms", {}).get("join", {}).get(self._config.room_id)
+        if not isinstance(room, dict):
+            return []
+        timeline = room.get("timeline", {})
+        events: list[dict[str, Any]] = list(timeline.get("events", []))
+        if timeline.get("limited") and timeline.get("prev_batch"):
+            events = self._gap(timeline["prev_batch"], since) + events
+        found = (self._inbound(event) for event in events)
+        return [message for message in found if message is not None]
+
+    def _gap(self, prev_batch: str, since: str) -> list[dict[str, Any]]:
+        """The events between ``since`` and a limited timeline, oldest first."""
+        params: dict[str, str | int] = {
+            "dir": "b",
+            "from": prev_batch,
+            "to": since,
+            "limit": TIMELINE_LIMIT,
+            "filter": json.dumps({"types": ["m.room.message"]}),
+        }
+        newest_first: list[dict[str, Any]] = []
+        for _ in range(GAP_PAGES):
+            response = self._sync_http.get(f"{self._room_path}/messages", params=params)
+            response.raise_for_status()
+            page = response.json()
+            newest_first.extend(page.get("chunk", []))
+            if not page.get("chunk") or not page.get("end"):
+                break
+            params["from"] = page["end"]
+        return newest_first[::-1]
+
+    def _inbound(self, event: Mapping[str, Any]) -> InboundMessage | None:
+        """The operator message an event carries, or None for anything to drop."""
+        content = event.get("content")
+        sender = event.get("sender")
+        event_id = event.get("event_id")
+        if event.get("type") != "m.room.message" or not isinstance(content, dict):
+            return None
+        if not isinstance(sender, str) or not isinstance(event_id, str):
+            return None
+        if sender == self._config.user_id:
+            return None  # our own message, echoed by the server
+        if self._config.operators and sender not in self._config.operators:
+            return None
+        body = content.get("body")
+        relation = content.get("m.relates_to")
+        if not isinstance(body, str):
+            return None  # redacted
+        relation = relation if isinstance(relation, dict) else {}
+        if relation.get("rel_type") == "m.replace":
+            return None  # an edit of an earlier message, not a new one
+        thread_id = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+        return InboundMessage(
+            id=event_id,
+            text=body,
+            sender=sender,
+            ts=_iso_from_ms(event.get("origin_server_ts")),
+            thread_id=thread_id if isinstance(thread_id, str) else None,
+        )
+
+    def _deliver(self, message: InboundMessage) -> None:
+        if message.id in self._delivered:
+            return
+        self._delivered[message.id] = None
+        while len(self._delivered) > REMEMBERED_EVENTS:
+            self._delivered.popitem(last=False)
+        for handler in list(self._handlers.values()):
+            try:
+                handler(message)
+            except Exception:  # one failing subscriber must not stop the others
+                _log.exception("a subscriber's handler failed on message %s", message.id)
+
+    # --- health ---------------------------------------------------------------------------
+
+    def health(self) -> ConnectorHealth:
+        budget = httpx.Timeout(self._health_budget_s / 2)
+        # Asked without the token: Synapse answers 401 to a bad one even here.
+        anonymous = self._http.build_request("GET", "/_matrix/client/versions", timeout=budget)
+        del anonymous.headers["Authorization"]
+        try:
+            versions = self._http.send(anonymous)
+        except httpx.HTTPError as exc:
+            return self._health(False, False, f"no answer from the homeserver: {exc!r}")
+        if versions.status_code != 200 or "versions" not in versions.text:
+            detail = f"/versions answered {_matrix_error(versions)}: not a Matrix homeserver"
+            return self._health(False, False, detail)
+        self._saw_server()
+        try:
+            whoami = self._http.get(f"{CLIENT_API}/account/whoami", timeout=budget)
+        except httpx.HTTPError as exc:
+            return self._health(True, False, f"/account/whoami did not answer: {exc!r}")
+        if whoami.status_code != 200:
+            return self._health(True, False, f"/account/whoami: {_matrix_error(whoami)}")
+        user_id = whoami.json().get("user_id")
+        if user_id != self._config.user_id:
+            detail = f"the token belongs to {user_id!r}, not to {self._config.user_id!r}"
+            return self._health(True, False, detail)
+        return self._health(True, True, f"authenticated as {user_id}")
+
+    def _health(self, reachable: bool, authenticated: bool, detail: str) -> ConnectorHealth:
+        return ConnectorHealth(reachable, authenticated, self._last_seen, detail)
+
+    def _saw_server(self) -> None:
+        self._last_seen = _now_iso()
+
+    # --- close ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop delivering at once. A long-poll in flight cannot be interrupted through
+        httpx: its (daemon) thread delivers nothing more and ends when the server answers."""
+        with self._lock:
+            self._closed.set()
+            self._handlers.clear()
+            poller = self._poller
+        self._http.close()
+        if poller is not None and poller is not threading.current_thread():
+            poller.join(timeout=CLOSE_WAIT_S)
+        if poller is None or not poller.is_alive():
+            self._sync_http.close()
+
+
+def create_connector(config: ConnectorConfig) -> MatrixConnector:
+    """The registry's factory: settings from the roster, the token from ``MATRIX_ACCESS_TOKEN``."""
+    if config.matrix is None:
+        raise ValueError("the connector block names kind 'matrix' but has no 'matrix' settings")
+    token = os.environ.get(TOKEN_ENV, "")
+    if not token:
+        raise ValueError(f"{TOKEN_ENV} is not set: the Matrix connector reads its token there")
+    return MatrixConnector(config.matrix, token)

@@ -1,0 +1,234 @@
+"""The connector suite's Matrix target: a homeserver, its users, a fresh room per test.
+
+Settings (``TargetOptions.settings``): ``homeserver`` (``synapse``, ``conduit`` or
+``external``), and for ``external``: ``url`` plus ``shared_secret`` or
+``registration_token`` to make accounts with.
+
+Connectors reach the homeserver through a :class:`~.faulty_proxy.FaultyProxy`, so the suite
+can lose a send's answer and drop connections whatever the server is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, Generic, TypeVar
+
+from ..backends.homeserver import Homeserver, MatrixUser, open_homeserver
+from .faulty_proxy import FaultyProxy
+from .matrix import TOKEN_ENV
+from .testing import (
+    Capability,
+    SeenMessage,
+    SilentServer,
+    TargetOptions,
+    Unsupported,
+    Variant,
+    closed_port,
+)
+from .types import ConnectorConfig, MatrixConfig, OrchestratorConnector
+
+SEND_PATH = r"/rooms/[^/]+/send/"
+PREPARE_TIMEOUT_S = 60.0
+T = TypeVar("T")
+
+
+def _seen(event: Mapping[str, Any]) -> SeenMessage:
+    content = event.get("content") or {}
+    relation = content.get("m.relates_to") or {}
+    thread = relation.get("event_id") if relation.get("rel_type") == "m.thread" else None
+    return SeenMessage(
+        text=str(content.get("body", "")),
+        sender=str(event.get("sender", "")),
+        id=event.get("event_id"),
+        thread_id=thread,
+    )
+
+
+class Prepared(Generic[T]):
+    """Makes the next one while the current test runs: a homeserver takes about a second to
+    create a room, and a test mostly waits."""
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._next: Future[T] = Future()
+        self._closed = False
+        self._start()
+
+    def _start(self) -> None:
+        future: Future[T] = Future()
+        self._next = future
+
+        def run() -> None:
+            try:
+                future.set_result(self._make())
+            except BaseException as exc:  # handed to the taker, who raises it
+                future.set_exception(exc)
+
+        threading.Thread(target=run, name="prepare-rooms", daemon=True).start()
+
+    def take(self) -> T:
+        ready = self._next.result(timeout=PREPARE_TIMEOUT_S)
+        if not self._closed:
+            self._start()
+        return ready
+
+    def settle(self) -> None:
+        """Wait until nothing is being made (before the server goes away under it)."""
+        with contextlib.suppress(Exception):
+            self._next.result(timeout=PREPARE_TIMEOUT_S)
+
+    def close(self) -> None:
+        self._closed = True
+        self.settle()  # do not close the users under it
+
+
+class MatrixOperator:
+    """The operator (and the stranger next to them) in one scenario's rooms."""
+
+    def __init__(self, operator: MatrixUser, stranger: MatrixUser, room: str, other: str) -> None:
+        self._operator, self._stranger = operator, stranger
+        self._room, self._other_room = room, other
+
+    @property
+    def sender_id(self) -> str:
+        return self._operator.user_id
+
+    def post(self, text: str, thread_id: str | None = None) -> str:
+        return self._operator.send_text(self._room, text, thread_id)
+
+    def open_thread(self, text: str) -> str:
+        return self._operator.send_text(self._room, text)  # a thread's id is its root's
+
+    def post_as_stranger(self, text: str) -> str:
+        return self._stranger.send_text(self._room, text)
+
+    def post_in_other_room(self, text: str) -> str:
+        return self._operator.send_text(self._other_room, text)
+
+    def seen(self) -> Sequence[SeenMessage]:
+        return [_seen(event) for event in self._operator.messages(self._room)]
+
+
+class MatrixScenario:
+    def __init__(self, target: MatrixTarget, room: str, other_room: str) -> None:
+        self._target = target
+        self._room = room
+        self._operator = MatrixOperator(target.operator, target.stranger, room, other_room)
+        self._stack = contextlib.ExitStack()
+
+    @property
+    def operator(self) -> MatrixOperator:
+        return self._operator
+
+    def connect(self, variant: Variant = Variant.HEALTHY) -> OrchestratorConnector:
+        token = self._target.connector_token
+        if variant is Variant.HEALTHY:
+            url = self._target.proxy.url
+        elif variant is Variant.BAD_TOKEN:
+            url, token = self._target.proxy.url, f"syt_not_a_token_{secrets.token_hex(8)}"
+        elif variant is Variant.SERVER_DOWN:
+            url = f"http://127.0.0.1:{closed_port()}"
+        else:
+            url = self._stack.enter_context(SilentServer()).url
+        settings = MatrixConfig(
+            homeserver_url=url,
+            user_id=self._target.connector_user_id,
+            room_id=self._room,
+            operators=(self._target.operator.user_id,),
+        )
+        config = ConnectorConfig(kind="matrix", matrix=settings)
+        connector = self._target.options.make_connector(config, {TOKEN_ENV: token})
+        self._stack.callback(connector.close)
+        return connector
+
+    def lose_next_send_response(self) -> None:
+        self._target.proxy.lose_next_response("PUT", SEND_PATH)
+
+    def drop_connections(self) -> None:
+        self._target.proxy.drop_connections()
+
+    def restart_server(self) -> None:
+        if not self._target.homeserver.can_restart:
+            raise Unsupported(self._target.unsupported[Capability.RESTART_SERVER])
+        self._target.restart_homeserver()
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+class MatrixTarget:
+    def __init__(self, options: TargetOptions, homeserver: Homeserver) -> None:
+        self.options = options
+        self.homeserver = homeserver
+        self.operator = MatrixUser(homeserver.url, homeserver.register_unique("operator"))
+        self.stranger = MatrixUser(homeserver.url, homeserver.register_unique("stranger"))
+        self._connector = homeserver.register_unique("connector")
+        # The suite's own handle on the connector's account: to join rooms, never to post.
+        self._connector_user = MatrixUser(homeserver.url, self._connector)
+        self.proxy = FaultyProxy(lambda: self.homeserver.url)
+        self._rooms = Prepared(self._new_rooms)
+
+    @property
+    def name(self) -> str:
+        return f"matrix:{self.homeserver.name}"
+
+    @property
+    def connector_user_id(self) -> str:
+        return self._connector.user_id
+
+    @property
+    def connector_token(self) -> str:
+        return self._connector.access_token
+
+    @property
+    def unsupported(self) -> Mapping[Capability, str]:
+        if self.homeserver.can_restart:
+            return {}
+        reason = f"the suite cannot restart the {self.homeserver.name} homeserver"
+        return {Capability.RESTART_SERVER: reason}
+
+    @contextlib.contextmanager
+    def scenario(self) -> Iterator[MatrixScenario]:
+        room, other_room = self._rooms.take()
+        scenario = MatrixScenario(self, room, other_room)
+        try:
+            yield scenario
+        finally:
+            scenario.close()
+
+    def _new_rooms(self) -> tuple[str, str]:
+        """A room with the operator, the connector's user and the stranger in it, and another
+        room with the operator and the connector's user."""
+        room = self.operator.create_room(f"mosaic-{secrets.token_hex(3)}")
+        other_room = self.operator.create_room(f"mosaic-other-{secrets.token_hex(3)}")
+        for user, rooms in ((self._connector_user, (room, other_room)), (self.stranger, (room,))):
+            for room_id in rooms:
+                user.join(room_id)
+        return room, other_room
+
+    def restart_homeserver(self) -> None:
+        self._rooms.settle()
+        self.homeserver.restart()
+        self._rooms = Prepared(self._new_rooms)  # in case the last ones failed meanwhile
+
+    def close(self) -> None:
+        self._rooms.close()
+        self.proxy.close()
+        for user in (self.operator, self.stranger, self._connector_user):
+            user.close()
+
+
+@contextlib.contextmanager
+def open_target(options: TargetOptions) -> Iterator[MatrixTarget]:
+    name = options.settings.get("homeserver") or "synapse"
+    settings = {k: v for k, v in options.settings.items() if k != "homeserver"}
+    with open_homeserver(name, options.workdir / "homeserver", settings) as homeserver:
+        target = MatrixTarget(options, homeserver)
+        try:
+            yield target
+        finally:
+            target.close()

@@ -1,0 +1,250 @@
+"""The harness the connector suite drives: one *target* per connector kind.
+
+The suite never knows which chat it runs on. For each kind (``tmux``, ``discord``,
+``matrix``) a module offers ``open_target(options) -> ContextManager[ConnectorTarget]``,
+named in :data:`TARGETS` and imported only when that kind is chosen:
+
+- a :class:`ConnectorTarget` lives for the whole pytest session (it starts the servers:
+  a homeserver, a Discord stand-in, nothing for tmux) and opens one :class:`Scenario` per test;
+- a :class:`Scenario` is a fresh conversation (a new room, channel or tmux server). It makes
+  connectors of each :class:`Variant` through ``options.make_connector`` (so the suite can
+  check any implementation, not just the shipped one), offers the faults it can inject, and
+  its :class:`OperatorSide` plays the human: post as the operator (optionally in a thread),
+  read what the operator sees, post as a stranger or in another room, open a thread.
+
+A capability a kind lacks is named in ``ConnectorTarget.unsupported`` with the reason, and the
+suite skips the tests that need it; the methods for it raise :class:`Unsupported`.
+
+The contract the suite relies on beyond :class:`~.types.OrchestratorConnector`: messages the
+operator posts after ``subscribe`` has returned are delivered; everything a scenario made is
+closed when it ends, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import importlib
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from .types import ConnectorConfig, ConnectorKind, OrchestratorConnector
+
+
+class Capability(str, enum.Enum):
+    """What a kind may lack; each is named with a reason in ``ConnectorTarget.unsupported``."""
+
+    THREADS = "threads"  # open_thread, post(thread_id=...), thread ids on seen messages
+    STRANGERS = "strangers"  # post_as_stranger: a sender outside the configured operators
+    OTHER_ROOM = "other_room"  # post_in_other_room: the operator in another room or channel
+    BAD_TOKEN = "bad_token"  # Variant.BAD_TOKEN
+    SILENT_SERVER = "silent_server"  # Variant.SILENT_SERVER
+    LOST_RESPONSE = "lost_response"  # Scenario.lose_next_send_response
+    DROP_CONNECTIONS = "drop_connections"  # Scenario.drop_connections
+    RESTART_SERVER = "restart_server"  # Scenario.restart_server
+
+
+class Variant(str, enum.Enum):
+    """Which connector a scenario makes."""
+
+    HEALTHY = "healthy"  # a live server and a valid token
+    BAD_TOKEN = "bad_token"  # a live server and a token it does not know
+    SERVER_DOWN = "server_down"  # nothing listens where the server should be
+    SILENT_SERVER = "silent_server"  # something accepts connections and never answers
+
+
+class Unsupported(Exception):
+    """This kind cannot do what was asked; the message says why (the suite skips)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SeenMessage:
+    """A message as the operator sees it in the conversation."""
+
+    text: str
+    sender: str  # the chat's sender id; the connector's own id for what it sent
+    id: str | None = None  # the chat's message id where it has one (compared with SendResult)
+    thread_id: str | None = None
+
+
+# Makes a connector from its roster config and the environment it reads tokens from
+# (``MATRIX_ACCESS_TOKEN``, ``DISCORD_BOT_TOKEN``): the shipped factory, an implementer's
+# ``--connector-factory`` or a ``--connector-cmd`` program.
+ConnectorMaker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetOptions:
+    """What the plugin hands a kind's ``open_target``."""
+
+    kind: ConnectorKind
+    make_connector: ConnectorMaker
+    workdir: Path  # session-wide scratch space, removed by pytest
+    # The kind's own options; may hold a server's secret, so never shown.
+    settings: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+@runtime_checkable
+class OperatorSide(Protocol):
+    """The human at the other end of the chat, as the suite drives them."""
+
+    @property
+    def sender_id(self) -> str:
+        """The sender id a connector reports for the operator's messages."""
+        ...
+
+    def post(self, text: str, thread_id: str | None = None) -> str:
+        """Post as the operator (in ``thread_id`` if given); return the message id."""
+        ...
+
+    def open_thread(self, text: str) -> str:
+        """Post a message as the operator that starts a thread; return the thread id."""
+        ...
+
+    def post_as_stranger(self, text: str) -> str:
+        """Post in the same conversation as someone who is not an operator."""
+        ...
+
+    def post_in_other_room(self, text: str) -> str:
+        """Post as the operator in a conversation the connector is not configured for."""
+        ...
+
+    def seen(self) -> Sequence[SeenMessage]:
+        """Everything in the conversation as the operator sees it now, oldest first."""
+        ...
+
+
+@runtime_checkable
+class Scenario(Protocol):
+    """One fresh conversation for one test."""
+
+    @property
+    def operator(self) -> OperatorSide: ...
+
+    def connect(self, variant: Variant = Variant.HEALTHY) -> OrchestratorConnector:
+        """A new connector of ``variant`` for this conversation, closed when the scenario ends."""
+        ...
+
+    def lose_next_send_response(self) -> None:
+        """The next send reaches the server, but its answer never reaches the connector."""
+        ...
+
+    def drop_connections(self) -> None:
+        """Cut every open connection between the connectors and the server, once."""
+        ...
+
+    def restart_server(self) -> None:
+        """Stop and start the server; what it stored survives."""
+        ...
+
+
+@runtime_checkable
+class ConnectorTarget(Protocol):
+    """The servers of one kind, up for the whole session."""
+
+    @property
+    def name(self) -> str:
+        """Where the suite runs, for reports: ``matrix:synapse``, ``tmux``, ..."""
+        ...
+
+    @property
+    def unsupported(self) -> Mapping[Capability, str]:
+        """Each capability this kind lacks, with the reason."""
+        ...
+
+    def scenario(self) -> AbstractContextManager[Scenario]:
+        """A fresh conversation; everything made in it is closed on exit."""
+        ...
+
+
+OpenTarget = Callable[[TargetOptions], AbstractContextManager[ConnectorTarget]]
+
+# Each kind's target module, imported only when that kind is chosen.
+TARGETS: Mapping[ConnectorKind, str] = {
+    "tmux": "mosaic_conformance.connectors.tmux_target:open_target",
+    "discord": "mosaic_conformance.connectors.discord_target:open_target",
+    "matrix": "mosaic_conformance.connectors.matrix_target:open_target",
+}
+
+
+def load_target(kind: ConnectorKind) -> OpenTarget:
+    module_name, _, attribute = TARGETS[kind].partition(":")
+    opener: OpenTarget = getattr(importlib.import_module(module_name), attribute)
+    return opener
+
+
+# Helpers for targets: the two ways a server can be unreachable.
+
+
+def closed_port() -> int:
+    """A loopback port where nothing listens (it was free a moment ago)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class SilentServer:
+    """Accepts TCP connections on loopback and never answers: a hung server.
+
+    Connections are held open until :meth:`close`, so a client without a timeout hangs.
+    """
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self._held: list[socket.socket] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="silent-server", daemon=True)
+        self._thread.start()
+
+    @property
+    def port(self) -> int:
+        port: int = self._listener.getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            self._held.append(conn)
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
+
+    def __enter__(self) -> SilentServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextlib.contextmanager
+def closing_all() -> Iterator[list[OrchestratorConnector]]:
+    """A list to put connectors in; each is closed on exit, even if one close fails."""
+    made: list[OrchestratorConnector] = []
+    try:
+        yield made
+    finally:
+        with contextlib.ExitStack() as stack:
+            for connector in made:
+                stack.callback(connector.close)

@@ -1,0 +1,115 @@
+"""CONN.7, CONN.8, CONN.12: what reaches a subscriber, and what must not."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from mosaic_conformance.connectors.testing import (
+    Capability,
+    ConnectorTarget,
+    OperatorSide,
+    Scenario,
+)
+from mosaic_conformance.connectors.types import OutboundMessage
+
+from .conftest import CALL_BOUND_S, Inbox, require, unique, within
+
+
+def _is_iso8601(stamp: str) -> bool:
+    try:
+        datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # 3.10 knows no "Z"
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.requirement("CONN.7")
+def test_each_operator_message_arrives_once_with_text_sender_and_timestamp(
+    scenario: Scenario, operator: OperatorSide
+) -> None:
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    texts = [unique(f"CONN.7 operator message {n}") for n in range(3)]
+    for text in texts:
+        operator.post(text)
+    for text in texts:
+        inbox.wait_for(text)
+    last = unique("CONN.7 last")  # everything before it has arrived once it has
+    operator.post(last)
+    inbox.wait_for(last)
+    for text in texts:
+        received = [m for m in inbox.messages if m.text == text]
+        assert len(received) == 1, f"{text!r} arrived {len(received)} times, not once"
+        message = received[0]
+        assert message.sender == operator.sender_id
+        assert message.id, "an inbound message carries its id"
+        assert _is_iso8601(message.ts), f"the timestamp {message.ts!r} is not ISO-8601"
+
+
+@pytest.mark.requirement("CONN.7")
+def test_the_connectors_own_messages_are_not_echoed_back(
+    scenario: Scenario, operator: OperatorSide
+) -> None:
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    own = unique("CONN.7 from the orchestrator")
+    result = within(CALL_BOUND_S, lambda: connector.send(OutboundMessage(own)), "send")
+    assert result.delivered, f"send was not delivered: {result.error}"
+    after = unique("CONN.7 operator after it")  # arrives after any echo would have
+    operator.post(after)
+    inbox.wait_for(after)
+    assert own not in inbox.texts(), "the connector delivered its own message to its subscriber"
+
+
+@pytest.mark.requirement("CONN.8")
+def test_no_message_reaches_a_handler_after_unsubscribe(
+    scenario: Scenario, operator: OperatorSide
+) -> None:
+    connector = scenario.connect()
+    first, second = Inbox(), Inbox()
+    unsubscribe = within(CALL_BOUND_S, lambda: connector.subscribe(first), "subscribe")
+    before = unique("CONN.8 before unsubscribe")
+    operator.post(before)
+    first.wait_for(before)
+    within(CALL_BOUND_S, unsubscribe, "unsubscribe")
+    within(CALL_BOUND_S, lambda: connector.subscribe(second), "subscribe")
+    later = unique("CONN.8 after unsubscribe")
+    operator.post(later)
+    second.wait_for(later)  # delivered by now, had it been delivered to both
+    assert later not in first.texts(), "a handler got a message after its unsubscribe"
+
+
+@pytest.mark.requirement("CONN.12")
+def test_messages_of_senders_outside_the_operators_are_not_delivered(
+    connector_target: ConnectorTarget, scenario: Scenario, operator: OperatorSide
+) -> None:
+    require(connector_target, Capability.STRANGERS)
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    stranger = unique("CONN.12 from a stranger")
+    operator.post_as_stranger(stranger)
+    after = unique("CONN.12 operator after the stranger")
+    operator.post(after)
+    inbox.wait_for(after)
+    assert stranger not in inbox.texts(), "a stranger's message was delivered"
+
+
+@pytest.mark.requirement("CONN.12")
+def test_messages_from_other_rooms_are_not_delivered(
+    connector_target: ConnectorTarget, scenario: Scenario, operator: OperatorSide
+) -> None:
+    require(connector_target, Capability.OTHER_ROOM)
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    elsewhere = unique("CONN.12 in another room")
+    operator.post_in_other_room(elsewhere)
+    after = unique("CONN.12 operator in the room")
+    operator.post(after)
+    inbox.wait_for(after)
+    assert elsewhere not in inbox.texts(), "a message from another room was delivered"

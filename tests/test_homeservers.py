@@ -1,0 +1,84 @@
+"""Homeservers: each starts with a readiness probe or says why it cannot run here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mosaic_conformance.backends.homeserver import (
+    HomeserverUnavailable,
+    MatrixUser,
+    open_homeserver,
+)
+from mosaic_conformance.backends.homeserver.conduit import conduit_environment
+from mosaic_conformance.backends.homeserver.probe import ProbeTimeout, wait_until
+from mosaic_conformance.connectors.testing import closed_port
+
+
+def test_an_unknown_homeserver_is_named_in_the_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown homeserver 'dendrite'"):
+        open_homeserver("dendrite", tmp_path, {})
+
+
+def test_conduit_is_configured_by_its_environment() -> None:
+    env = conduit_environment("reg-token")
+    assert env["CONDUIT_CONFIG"] == ""
+    assert env["CONDUIT_ALLOW_REGISTRATION"] == "true"
+    assert env["CONDUIT_REGISTRATION_TOKEN"] == "reg-token"
+    assert env["CONDUIT_ALLOW_FEDERATION"] == "false"
+
+
+def test_conduit_starts_or_says_why_it_cannot(tmp_path: Path) -> None:
+    server = open_homeserver("conduit", tmp_path, {})
+    try:
+        server.start()
+    except HomeserverUnavailable as exc:
+        reason = str(exc)
+        server.close()
+        if "Docker" not in reason and "image" not in reason:
+            raise  # an unavailable Conduit says that Docker or its image is the reason
+        pytest.skip(f"Conduit cannot run here: {reason}")
+    try:
+        account = server.register_unique("probe")
+        user = MatrixUser(server.url, account)
+        room = user.create_room("probe")
+        assert user.send_text(room, "hello")
+        user.close()
+    finally:
+        server.close()
+
+
+def test_an_external_server_that_does_not_answer_is_unavailable(tmp_path: Path) -> None:
+    server = open_homeserver("external", tmp_path, {"url": f"http://127.0.0.1:{closed_port()}"})
+    with pytest.raises(HomeserverUnavailable, match="does not answer"):
+        server.start()
+
+
+def test_synapse_starts_registers_and_restarts_on_the_same_url(tmp_path: Path) -> None:
+    server = open_homeserver("synapse", tmp_path, {})
+    try:
+        server.start()
+    except HomeserverUnavailable as exc:
+        server.close()
+        pytest.skip(str(exc))
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert not server.url.endswith(":0")
+        user = MatrixUser(server.url, server.register_unique("operator"))
+        room = user.create_room("probe")
+        user.send_text(room, "before")
+        url = server.url
+        server.restart()
+        assert server.url == url
+        user.send_text(room, "after")
+        assert [e["content"]["body"] for e in user.messages(room)] == ["before", "after"]
+        assert "access_token" not in repr(server.register_unique("x"))
+        user.close()
+    finally:
+        server.close()
+
+
+def test_a_probe_that_never_holds_times_out_with_the_components_state() -> None:
+    with pytest.raises(ProbeTimeout, match=r"(?s)the thing did not happen.*last lines: x"):
+        wait_until(lambda: None, timeout=0.2, what="the thing", state=lambda: "last lines: x")
