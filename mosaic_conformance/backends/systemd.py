@@ -52,6 +52,8 @@ BOOT_TIMEOUT = 90.0  # seconds for systemd to finish booting (a noisy 2-core mac
 USER_MANAGER_TIMEOUT = 60.0
 STOP_TIMEOUT = 20  # seconds docker waits for systemd's orderly shutdown
 POLL_INTERVAL = 0.05
+# --wait blocks until startup ends: bounded, so that a hung boot meets our timeout, not none
+PROBE_LIMIT = ("timeout", "10")
 
 # The image's tmpfiles.d/tmp.conf empties /tmp at boot and ages /var/tmp; the session's
 # folder is often under /tmp and bound at the same path, so the container must never clean
@@ -217,7 +219,7 @@ class Machine:
 
     def wait_booted(self) -> None:
         def booted() -> tuple[bool, str]:
-            result = self.exec(["systemctl", "is-system-running", "--wait"])
+            result = self.exec([*PROBE_LIMIT, "systemctl", "is-system-running", "--wait"])
             state = result.stdout.strip()
             # degraded: booted, with a unit failed that a container does not need
             return state in ("running", "degraded"), state or result.stderr
@@ -226,7 +228,8 @@ class Machine:
 
     def wait_user_manager(self) -> None:
         def up() -> tuple[bool, str]:
-            result = self.exec(["systemctl", "--user", "is-system-running", "--wait"], as_user=True)
+            argv = [*PROBE_LIMIT, "systemctl", "--user", "is-system-running", "--wait"]
+            result = self.exec(argv, as_user=True)
             state = result.stdout.strip()
             return state in ("running", "degraded"), state or result.stderr
 
@@ -259,7 +262,7 @@ class Machine:
         # An environment file, not Environment=: rewriting it needs no daemon-reload (half
         # a second), and it lives in the container's own files, so it survives a reboot.
         self.must(
-            """
+            r"""
             set -e
             mkdir -p "$(dirname "$2")" "/etc/systemd/system/user@$1.service.d"
             : >"$2"
@@ -277,12 +280,23 @@ class Machine:
         nothing of an earlier test running: as if the user had just logged in. (The start
         job ends when the manager is ready: systemd --user reports ready at startup's end.)"""
         self.must(
-            """
+            r"""
             set -e
             for who in $(ls /var/lib/systemd/linger); do
                 loginctl disable-linger "$who" || rm -f "/var/lib/systemd/linger/$who"
             done
-            systemctl stop "user@$1.service"
+            systemctl stop "user@$1.service" "user-runtime-dir@$1.service"
+            # Without linger, logind lets go of the user: it stops the manager and the
+            # runtime folder in the background, and would stop a manager started before.
+            tries=0
+            while loginctl show-user "$1" >/dev/null 2>&1; do
+                tries=$((tries + 1))
+                if [ "$tries" -gt "$4" ]; then
+                    echo "logind still holds user $1 after linger was turned off" >&2
+                    exit 1
+                fi
+                sleep 0.05
+            done
             printf 'XDG_CONFIG_HOME=%s\n' "$3" >"$2"
             systemctl reset-failed
             systemctl start "user@$1.service"
@@ -290,6 +304,7 @@ class Machine:
             str(self.uid),
             USER_MANAGER_ENV,
             str(config_home),
+            str(int(USER_MANAGER_TIMEOUT / POLL_INTERVAL)),
         )
 
 
