@@ -99,8 +99,13 @@ def suite_wall_time() -> None:
     with tempfile.TemporaryDirectory(prefix="mosaic-bench-suite-") as where:
         argv = [sys.executable, "-m", "pytest", "--conformance", "--backend", "systemd"]
         argv += ["-n", "2", "-q", "-p", "no:cacheprovider"]
-        took = seconds(lambda: subprocess.run(argv, cwd=where, check=False, capture_output=True))
-        show("fleet suites, reference, -n 2", [took])
+        exits = []
+        took = seconds(
+            lambda: exits.append(
+                subprocess.run(argv, cwd=where, check=False, capture_output=True).returncode
+            )
+        )
+        show(f"fleet suites, reference, -n 2 (exit {exits[0]})", [took])
 
 
 def main() -> None:

@@ -12,6 +12,7 @@
 #   MOSAIC_CONFORMANCE_SYSTEMD_CHOWN      set when the host runs as root: files the fleet
 #                                         wrote are handed to the container user first
 
+# shellcheck source=_prelude.sh
 . "${0%/*}/_prelude.sh"
 
 _fw_docker=${MOSAIC_CONFORMANCE_SYSTEMD_DOCKER:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_DOCKER}
