@@ -22,6 +22,7 @@ docker = pytest.importorskip("docker")
 from mosaic_conformance.backends import Backend, BackendUnavailable, SystemState  # noqa: E402
 from mosaic_conformance.backends.systemd import (  # noqa: E402
     SystemdBackend,
+    SystemdBackendError,
     SystemdSession,
     cgroup_setup,
     parse_state,
@@ -121,6 +122,14 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemdSession
 def backend(session: SystemdSession, request: pytest.FixtureRequest) -> SystemdBackend:
     root = session.shared / request.node.name.replace("[", "-").replace("]", "")
     return session.open(root)
+
+
+@pytest.mark.usefixtures("session")  # skips with the reason when no engine answers
+def test_an_unknown_image_is_named_in_a_clear_error(tmp_path: Path) -> None:
+    session = SystemdSession(tmp_path, {"image": "mosaic-conformance/no-such-image:0"})
+    with pytest.raises(SystemdBackendError, match="'mosaic-conformance/no-such-image:0' is not"):
+        session.start()
+    session.close()
 
 
 def run(backend: SystemdBackend, *argv: str, **extra: str) -> subprocess.CompletedProcess[str]:
