@@ -26,6 +26,8 @@ from .secrets import redact
 
 DEFAULT_COMMAND_TIMEOUT_S = 120.0
 _SHOWN_OUTPUT = 1500  # characters of stdout/stderr kept in a failure message
+_MAX_ROSTER_READ = 4 << 20
+_SAFE_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Result:
     stderr: str
     seconds: float
     calls: tuple[Call, ...] = ()  # what reached the system while it ran
+    started: float = 0.0  # time.perf_counter() when it began
 
     def ran(self, command: str, verb: str, unit: str) -> list[Call]:
         """Its ``COMMAND [--user] VERB ... UNIT`` calls (options anywhere, several units)."""
@@ -116,7 +119,7 @@ class FleetUnderTest:
             err = (exc.stderr or b"") + f"\n[timed out after {self.timeout:.0f} s]".encode()
         seconds = time.perf_counter() - started
         calls = tuple(self.backend.calls()[calls_before:])
-        result = Result(tuple(args), code, _text(out), _text(err), seconds, calls)
+        result = Result(tuple(args), code, _text(out), _text(err), seconds, calls, started)
         self.history.append(result)
         return result
 
@@ -133,16 +136,23 @@ class FleetUnderTest:
     # --- what the fleet left behind ---------------------------------------------------
 
     def roster(self) -> dict[str, Any] | None:
-        """The roster as written, parsed (None when there is none); not validated."""
+        """The roster as written, parsed (None when there is none); not validated. One that
+        cannot be read comes back as ``{"(unreadable)": why}``, which fails the schema."""
         if not self.roster_path.exists():
             return None
-        data = yaml.safe_load(self.roster_path.read_bytes())
+        raw = self.roster_path.read_bytes()
+        if len(raw) > _MAX_ROSTER_READ:  # the pure-Python loader would take minutes
+            return {"(unreadable)": f"{len(raw)} bytes"}
+        try:
+            data = yaml.load(raw, Loader=_SAFE_LOADER)
+        except Exception as exc:  # PyYAML raises more than YAMLError on hostile input
+            return {"(unreadable)": f"{type(exc).__name__}: {exc}"}
         return data if isinstance(data, dict) else {"(not a mapping)": data}
 
     def roster_names(self) -> list[str]:
         data = self.roster() or {}
         agents = data.get("agents") or []
-        return [a.get("name") for a in agents if isinstance(a, dict)]
+        return [str(a.get("name")) for a in agents if isinstance(a, dict)]
 
     def snapshot(self) -> TreeSnapshot:
         """Every file the fleet may have touched: its home and the user unit folder."""
@@ -221,8 +231,18 @@ def schema_problems(roster: Any) -> list[str]:
 
 
 def duplicate_names(roster: Any) -> list[str]:
-    names = [a.get("name") for a in (roster or {}).get("agents") or [] if isinstance(a, dict)]
+    agents = (roster or {}).get("agents") or []
+    names = [str(a.get("name")) for a in agents if isinstance(a, dict)]
     return sorted({n for n in names if names.count(n) > 1})
+
+
+def busy_seconds(results: Sequence[Result]) -> float:
+    """How long at least one fleet command was running: concurrent runs count once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted((r.started, r.started + r.seconds) for r in results):
+        total += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return total
 
 
 def describe(results: Sequence[Result]) -> str:

@@ -302,9 +302,9 @@ class ConformanceRun:
         outcome.add(report)
         for name, value in report.user_properties:
             if report.when == "teardown" and name == "fleet_calls":
-                self.fleet_calls += int(value)
+                self.fleet_calls += int(str(value))
             elif report.when == "teardown" and name == "fleet_seconds":
-                self.fleet_seconds += float(value)
+                self.fleet_seconds += float(str(value))
 
     # --- the verdict ------------------------------------------------------------------
 
@@ -368,7 +368,7 @@ class ConformanceRun:
             + (
                 ""
                 if self.settings.strict
-                else "  (SHOULD failures do not gate; --strict makes them)"
+                else "  (SHOULD failures do not gate; --conformance-strict makes them)"
             )
         )
         for path in self.written:

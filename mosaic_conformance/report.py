@@ -138,7 +138,7 @@ def _verdict(req: Requirement, tests: list[TestOutcome], expected: str | None) -
             reason = (
                 f"expected to fail ({expected}) but passed: take it out of the expectations file"
             )
-        return RequirementResult(req, outcome, _short(reason), names)  # type: ignore[arg-type]
+        return RequirementResult(req, outcome, _short(reason), names)
     passed = sum(t.outcome == "passed" for t in ran)
     return RequirementResult(req, "passed", f"{passed} test(s) passed", names)
 

@@ -108,22 +108,21 @@ class NoStart(Dropping):
 
 @variant("two-orchestrators-in-general")
 class TwoOrchestratorsInGeneral(Fleet):
-    """The general preset ships a second orchestrator, and init only warns (the seed before
-    its R5 fix)."""
+    """The general preset ships a second orchestrator, and init has no R5 guard."""
 
     def init(self, profile: str, write: bool, force: bool) -> None:
-        real = profiles.load_profile
-
-        def load(name: str) -> roster.Roster:
-            loaded = real(name)
-            if name == "general" and not _planted(name):
-                extra = roster.Agent("orchestrator2", "claude", roster.ORCHESTRATOR)
-                loaded = roster.Roster((*loaded.agents, extra))
-            return loaded
-
-        commands.load_profile = load
-        commands.MINIMAL_PROFILE = profile  # disables the R5 guard for every profile
-        super().init(profile, write, force)
+        loaded = profiles.load_profile(profile)
+        if profile == "general" and not _planted(profile):
+            extra = roster.Agent("orchestrator2", "claude", roster.ORCHESTRATOR)
+            loaded = roster.Roster((*loaded.agents, extra))
+        if not write:
+            self.say(loaded.to_yaml())
+            return
+        with roster.roster_lock(self.roster_path):
+            if self.roster_path.exists() and not force:
+                raise FleetError(f"a roster already exists at {self.roster_path}")
+            roster.save_roster(self.roster_path, loaded)
+        self.say(f"Initialized {profile} fleet.")
 
 
 def _planted(name: str) -> bool:

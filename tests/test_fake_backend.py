@@ -588,6 +588,22 @@ def test_twenty_concurrent_enables_are_all_recorded_and_applied(backend: FakeBac
     assert state.enabled == state.active == set(names)
 
 
+def test_concurrent_new_sessions_of_one_name_make_exactly_one(backend: FakeBackend) -> None:
+    def new(_: int) -> int:
+        return run(backend, "tmux", "new-session", "-d", "-s", "agent").returncode
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = list(pool.map(new, range(10)))
+    assert sorted(codes) == [0] + [1] * 9
+    assert [s.name for s in backend.tmux_sessions()] == ["agent"]
+
+
+def test_versions(backend: FakeBackend) -> None:
+    assert run(backend, "tmux", "-V").stdout == "tmux 3.3a\n"
+    assert systemctl(backend, "--version").stdout.startswith("systemd 252 ")
+    assert run(backend, "loginctl", "--version").stdout.startswith("systemd 252 ")
+
+
 def test_every_call_is_recorded_once_with_its_exit_code(backend: FakeBackend) -> None:
     systemctl(backend, "start", "nope.service")
     systemctl(backend, "--bogus")

@@ -156,6 +156,9 @@ def parse_roster(text: str | bytes, source: str) -> Roster:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "malformed"
         raise RosterError(f"{source}: not valid YAML{where}: {problem}") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        # PyYAML's constructors fail this way on some tagged values (`!!timestamp x`)
+        raise RosterError(f"{source}: not valid YAML: a value it cannot read ({exc})") from None
     _refuse_aliases(data, source)
     from fastjsonschema import JsonSchemaValueException
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mosaic_conformance.backends import Backend, BackendSession, BackendUnavailable, create_session
-from mosaic_conformance.harness import FleetUnderTest
+from mosaic_conformance.harness import FleetUnderTest, busy_seconds
 from mosaic_conformance.plugin import Settings, conformance_settings
 
 
@@ -55,9 +55,7 @@ def fleet(
     yield under_test
     # How long the fleet itself ran: the report separates it from the harness's own time.
     request.node.user_properties.append(("fleet_calls", len(under_test.history)))
-    request.node.user_properties.append(
-        ("fleet_seconds", sum(r.seconds for r in under_test.history))
-    )
+    request.node.user_properties.append(("fleet_seconds", busy_seconds(under_test.history)))
 
 
 @pytest.fixture
@@ -74,10 +72,10 @@ def machine_settings(request: pytest.FixtureRequest) -> object:
     ``mosaic-ci`` (few, derandomised examples: fast and reproducible in CI)."""
     from hypothesis import HealthCheck, settings
 
-    common = {"deadline": None, "suppress_health_check": list(HealthCheck), "database": None}
+    base = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
     settings.register_profile(
-        "mosaic-ci", max_examples=5, stateful_step_count=8, derandomize=True, **common
+        "mosaic-ci", base, max_examples=5, stateful_step_count=8, derandomize=True
     )
-    settings.register_profile("mosaic-thorough", max_examples=60, stateful_step_count=25, **common)
+    settings.register_profile("mosaic-thorough", base, max_examples=60, stateful_step_count=25)
     chosen = request.config.getoption("hypothesis_profile", None) or "mosaic-ci"
     return settings.get_profile(chosen)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from mosaic_conformance.harness import FleetUnderTest
 from mosaic_conformance.plugin import conformance_settings
@@ -102,9 +103,28 @@ def test_corrupted_preset_leaves_an_earlier_roster_untouched(
     assert not before.changes(fleet.snapshot()), "a failed init changed files"
 
 
+ONE_ORCHESTRATOR = {
+    "version": 1,
+    "transport": "tmux",
+    "agents": [
+        {"name": "orchestrator", "runtime": "pi", "class": "orchestrator"},
+        {"name": "coder0", "runtime": "codex", "class": "worker"},
+    ],
+}
+
+
+@pytest.fixture
+def one_orchestrator(fleet: FleetUnderTest) -> FleetUnderTest:
+    """An installed fleet with exactly one orchestrator, whatever the fleet's presets hold
+    (R5.4 and R5.5 are judged apart from R5.1)."""
+    fleet.plant_roster(yaml.safe_dump(ONE_ORCHESTRATOR, sort_keys=False))
+    fleet.ok("install")
+    return fleet
+
+
 @pytest.mark.requirement("R5.4")
-def test_second_orchestrator_is_refused(installed: FleetUnderTest) -> None:
-    fleet = installed
+def test_second_orchestrator_is_refused(one_orchestrator: FleetUnderTest) -> None:
+    fleet = one_orchestrator
     before = fleet.snapshot()
     state = fleet.backend.state()
     result = fleet.run("add", "orch2", "--runtime", "pi", "--class", "orchestrator", "--no-start")
@@ -115,8 +135,8 @@ def test_second_orchestrator_is_refused(installed: FleetUnderTest) -> None:
 
 
 @pytest.mark.requirement("R5.5")
-def test_removing_the_only_orchestrator_needs_force(installed: FleetUnderTest) -> None:
-    fleet = installed
+def test_removing_the_only_orchestrator_needs_force(one_orchestrator: FleetUnderTest) -> None:
+    fleet = one_orchestrator
     (only,) = orchestrators(fleet)
     before = fleet.snapshot()
     state = fleet.backend.state()
@@ -131,9 +151,9 @@ def test_removing_the_only_orchestrator_needs_force(installed: FleetUnderTest) -
 
 
 @pytest.mark.requirement("R5.4")
-def test_refused_orchestrator_does_not_block_workers(installed: FleetUnderTest) -> None:
+def test_refused_orchestrator_does_not_block_workers(one_orchestrator: FleetUnderTest) -> None:
     """The refusal is about the class, not a broken roster: a worker still gets in."""
-    fleet = installed
+    fleet = one_orchestrator
     fleet.run("add", "orch2", "--runtime", "pi", "--class", "orchestrator", "--no-start")
     result = fleet.run("add", "helper0", *WORKER, "--no-start")
     assert result.exit_code == 0, f"a worker could not be added after a refusal:\n{result}"

@@ -185,6 +185,7 @@ BAD_ROSTERS = {
 @pytest.mark.parametrize("case", BAD_ROSTERS.keys())
 def test_invalid_roster_is_refused(fleet: FleetUnderTest, case: str) -> None:
     text, fields = BAD_ROSTERS[case]
+    assert isinstance(text, str | bytes)
     fleet.plant_roster(text)
     result = assert_nothing_changed(fleet, "add", "ros3new", *WORKER, "--no-start")
     assert names_the_field(fleet, result, *fields), (
@@ -202,7 +203,7 @@ TOKENS = {
 
 @pytest.mark.requirement("ROS.4")
 def test_schema_has_no_secret_fields() -> None:
-    found = []
+    found: list[str] = []
 
     def walk(node: object, path: str) -> None:
         if isinstance(node, dict):

@@ -16,7 +16,7 @@ from hypothesis.stateful import (
 
 from mosaic_conformance.backends import BackendSession
 from mosaic_conformance.contract import agent_unit
-from mosaic_conformance.harness import FleetUnderTest, schema_problems
+from mosaic_conformance.harness import FleetUnderTest, busy_seconds, schema_problems
 from mosaic_conformance.plugin import Settings
 
 from .checks import WORKER, explain
@@ -113,4 +113,4 @@ def test_enabled_units_follow_the_roster(
     finally:
         history = [r for f in fleets for r in f.history]
         request.node.user_properties.append(("fleet_calls", len(history)))
-        request.node.user_properties.append(("fleet_seconds", sum(r.seconds for r in history)))
+        request.node.user_properties.append(("fleet_seconds", busy_seconds(history)))

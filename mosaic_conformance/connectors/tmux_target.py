@@ -1,0 +1,269 @@
+"""The connector suite's tmux target: a real tmux server per scenario, and its operator.
+
+Each scenario starts its own tmux server (``tmux -L mosaic-ct-XXXX``) with the orchestrator's
+session and a second session (the "other room"), opens the chat pane in both, and kills the
+server and removes the chat files at the end. The operator types into the chat pane as a
+person would (``send-keys``, byte by byte, so any text arrives as typed) and reads the pane's
+screen back (``capture-pane``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import libtmux
+from libtmux.pane import Pane
+
+from ._wait import wait_for
+from .testing import (
+    Capability,
+    ConnectorTarget,
+    Scenario,
+    SeenMessage,
+    TargetOptions,
+    Unsupported,
+    Variant,
+    closing_all,
+)
+from .tmux import chat_request, ensure_chat_pane
+from .tmux_chat import INBOX_FILE, chat_dir, operator_name, parse_screen
+from .types import ConnectorConfig, OrchestratorConnector, TmuxConfig
+
+SESSION = "mosaic-orchestrator"
+OTHER_SESSION = "mosaic-other"
+# The sender id seen() gives what the connector printed; tmux itself names no sender.
+ORCHESTRATOR_SENDER = "orchestrator"
+ECHO_TIMEOUT = 10.0  # a typed line reaching the inbox, on a slow machine
+
+UNSUPPORTED: Mapping[Capability, str] = {
+    Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
+    Capability.BAD_TOKEN: "tmux has no tokens",
+}
+
+
+def _unsupported(capability: Capability) -> Unsupported:
+    return Unsupported(f"tmux: {UNSUPPORTED[capability]}.")
+
+
+class TmuxOperator:
+    """The person at the chat pane of one tmux server."""
+
+    def __init__(self, server: libtmux.Server) -> None:
+        self._server = server
+
+    @property
+    def sender_id(self) -> str:
+        return operator_name()
+
+    def post(self, text: str, thread_id: str | None = None) -> str:
+        return type_line(self._server, SESSION, text, thread_id)
+
+    def open_thread(self, text: str) -> str:
+        """A thread is named by the message that starts it: any line can."""
+        return type_line(self._server, SESSION, text)
+
+    def post_as_stranger(self, text: str) -> str:
+        raise _unsupported(Capability.STRANGERS)
+
+    def post_in_other_room(self, text: str) -> str:
+        return type_line(self._server, OTHER_SESSION, text)
+
+    def seen(self) -> Sequence[SeenMessage]:
+        lines = chat_pane(self._server, SESSION).cmd("capture-pane", "-p", "-J", "-S", "-").stdout
+        return [
+            SeenMessage(text=m.text, sender=ORCHESTRATOR_SENDER, id=m.id, thread_id=m.thread_id)
+            if m.from_orchestrator
+            else SeenMessage(text=m.text, sender=self.sender_id, thread_id=m.thread_id)
+            for m in parse_screen(lines)
+        ]
+
+
+def chat_pane(server: libtmux.Server, session: str) -> Pane:
+    return ensure_chat_pane(server, session, chat_dir(server.socket_name or "", session))
+
+
+def type_line(server: libtmux.Server, session: str, text: str, thread_id: str | None = None) -> str:
+    """Type ``text`` (as ``>THREAD text`` in a thread) and Enter into the chat pane of
+    ``session``; return the message id.
+
+    Keys go as hex bytes: ``send-keys -l`` would take a leading ``-`` for a flag and a
+    trailing ``;`` for a command separator.
+    """
+    if "\n" in text or "\r" in text:
+        raise ValueError("A tmux chat line is one message: post one line at a time.")
+    inbox = chat_dir(server.socket_name or "", session) / INBOX_FILE
+    before = _inbox_lines(inbox)
+    line = f">{thread_id} {text}" if thread_id is not None else text
+    keys = [f"{byte:02x}" for byte in line.encode("utf-8")] + ["0d"]
+    chat_pane(server, session).cmd("send-keys", "-H", *keys)
+
+    def arrived() -> str | None:
+        for record in _inbox_lines(inbox)[len(before) :]:
+            if record["text"] == text and record.get("thread_id") == thread_id:
+                return str(record["id"])
+        return None
+
+    return wait_for(
+        arrived,
+        what=f"the typed line {text!r} to reach the chat inbox of {session!r}",
+        timeout=ECHO_TIMEOUT,
+        state=lambda: f"{len(_inbox_lines(inbox))} lines in {inbox}",
+    )
+
+
+def _inbox_lines(inbox: Path) -> list[dict[str, object]]:
+    try:
+        data = inbox.read_bytes()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in data.splitlines() if line.endswith(b"}")]
+
+
+def tmux_socket_path(socket_name: str) -> Path:
+    """Where tmux puts the socket of ``tmux -L socket_name``."""
+    base = Path(os.environ.get("TMUX_TMPDIR") or "/tmp")
+    return base / f"tmux-{os.getuid()}" / socket_name
+
+
+class SilentTmuxServer:
+    """A Unix socket where tmux looks for the server ``socket_name``: it accepts
+    connections and never answers, as a hung tmux server would."""
+
+    def __init__(self, socket_name: str) -> None:
+        self.path = tmux_socket_path(socket_name)
+        self.path.parent.mkdir(mode=0o700, exist_ok=True)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(self.path))
+        self._listener.listen(64)
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="silent-tmux", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self._held.append(conn)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._thread.join(timeout=5)
+        for conn in self._held:
+            conn.close()
+        self.path.unlink(missing_ok=True)
+
+
+class TmuxScenario:
+    """A fresh tmux server with the orchestrator's session and another one."""
+
+    def __init__(self, options: TargetOptions) -> None:
+        self._options = options
+        self._made: list[OrchestratorConnector] = []
+        self._silent: SilentTmuxServer | None = None
+        self.socket_name = f"mosaic-ct-{secrets.token_hex(4)}"
+        self.server = libtmux.Server(socket_name=self.socket_name)
+        self._operator = TmuxOperator(self.server)
+
+    @property
+    def operator(self) -> TmuxOperator:
+        return self._operator
+
+    def start(self) -> None:
+        for session in (SESSION, OTHER_SESSION):
+            if not self.server.has_session(session):
+                self.server.new_session(session_name=session, window_command="cat", x=200, y=50)
+            chat_pane(self.server, session)
+
+    def stop(self) -> None:
+        """Close the connectors, then the server; remove the chat files."""
+        try:
+            with closing_all() as closing:
+                closing.extend(self._made)
+        finally:
+            if self._silent is not None:
+                self._silent.close()
+            with contextlib.suppress(Exception):
+                if self.server.is_alive():
+                    self.server.kill()
+            tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
+            shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
+
+    def config(self, socket_name: str | None = None) -> ConnectorConfig:
+        tmux = TmuxConfig(socket_name=socket_name or self.socket_name, session=SESSION)
+        return ConnectorConfig(kind="tmux", tmux=tmux)
+
+    def connect(self, variant: Variant = Variant.HEALTHY) -> OrchestratorConnector:
+        if variant is Variant.HEALTHY:
+            config = self.config()
+        elif variant is Variant.SERVER_DOWN:
+            config = self.config(socket_name=f"{self.socket_name}-down")  # no server there
+        elif variant is Variant.SILENT_SERVER:
+            if self._silent is None:
+                self._silent = SilentTmuxServer(f"{self.socket_name}-silent")
+            config = self.config(socket_name=f"{self.socket_name}-silent")
+        else:
+            raise _unsupported(Capability.BAD_TOKEN)
+        connector = self._options.make_connector(config, dict(os.environ))
+        self._made.append(connector)
+        return connector
+
+    def lose_next_send_response(self) -> None:
+        chat_request(chat_dir(self.socket_name, SESSION), {"op": "lose-next-ack"})
+
+    def drop_connections(self) -> None:
+        """Restart the chat pane's program: the only connection tmux chat has."""
+        pane = chat_pane(self.server, SESSION)
+        pane.cmd("respawn-pane", "-k")
+        chat_pane(self.server, SESSION)  # waits until the new program answers
+
+    def restart_server(self) -> None:
+        """Kill the tmux server and start it again; the chat files stay."""
+        self.server.kill()
+        wait_for(
+            lambda: not self.server.is_alive(),
+            what=f"the tmux server on {self.socket_name!r} to stop",
+            timeout=10,
+        )
+        self.start()
+
+
+class TmuxTarget:
+    def __init__(self, options: TargetOptions) -> None:
+        self._options = options
+
+    @property
+    def name(self) -> str:
+        return "tmux"
+
+    @property
+    def unsupported(self) -> Mapping[Capability, str]:
+        return UNSUPPORTED
+
+    @contextlib.contextmanager
+    def scenario(self) -> Iterator[Scenario]:
+        scenario = TmuxScenario(self._options)
+        try:
+            scenario.start()
+            yield scenario
+        finally:
+            scenario.stop()
+
+
+@contextlib.contextmanager
+def open_target(options: TargetOptions) -> Iterator[ConnectorTarget]:
+    """The tmux target: nothing to start for the session; each scenario has its server."""
+    if shutil.which("tmux") is None:
+        raise Unsupported("tmux is not installed: no `tmux` on PATH.")
+    yield TmuxTarget(options)

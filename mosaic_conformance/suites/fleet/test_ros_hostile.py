@@ -1,0 +1,236 @@
+"""ROS.3 and ROS.5 under hostile conditions: generated input, and fleets killed mid-write.
+
+Every generated case must end one of two ways: success with a valid roster, or a non-zero
+exit that changed nothing on disk or in systemd, with no traceback for the user.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import assume, given, note
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from mosaic_conformance.harness import FleetUnderTest, schema_problems
+
+from .checks import WORKER
+
+# A state machine example runs ~10 fleet commands; a generated input runs one or two.
+EXAMPLES_PER_STEP = 4
+
+# --- generated agent names ----------------------------------------------------------------
+
+NAMES = st.one_of(
+    st.text(max_size=80),  # anything, unicode and control characters included
+    st.text(alphabet=st.sampled_from("aZ09._-@/ ;$`|&*?'\"\\\n\t!~#%^()[]{}<>"), max_size=20),
+    st.from_regex(r"-[a-z]{1,5}", fullmatch=True),  # option-like
+    st.builds(
+        lambda part, n: part * n, st.sampled_from(["a", "..", "é", "a/"]), st.integers(1, 200)
+    ),
+)
+
+
+def judge(fleet: FleetUnderTest, act: Callable[[], Any], accepted: Callable[[], bool]) -> None:
+    """Run ``act``; it either succeeds (``accepted()`` must then hold) or changes nothing."""
+    before, state = fleet.snapshot(), fleet.backend.state()
+    result = act()
+    note(str(result))
+    assert "Traceback (most recent call last)" not in result.output, "a traceback reached the user"
+    assert result.exit_code in (0, 1, 2), f"exit status {result.exit_code}\n{result}"
+    if result.exit_code == 0:
+        problems = schema_problems(fleet.roster())
+        assert not problems, f"accepted, and the roster is now invalid: {problems}\n{result}"
+        assert accepted(), f"exit 0 but the change is not there\n{result}"
+        return
+    changes = before.changes(fleet.snapshot())
+    assert not changes, f"refused, yet files changed: {changes}\n{result}"
+    assert fleet.backend.state() == state, f"refused, yet systemd changed\n{result}"
+
+
+@pytest.mark.requirement("ROS.3")
+def test_generated_agent_names(installed: FleetUnderTest, machine_settings: Any) -> None:
+    @hypothesis_settings(
+        machine_settings, max_examples=machine_settings.max_examples * EXAMPLES_PER_STEP
+    )
+    @given(name=NAMES)
+    def add_then_remove(name: str) -> None:
+        assume("\x00" not in name)  # no argv can carry a NUL byte: the OS refuses, not the fleet
+        judge(
+            installed,
+            lambda: installed.run("add", *WORKER, "--no-start", "--", name),
+            lambda: name in installed.roster_names(),
+        )
+        if name in installed.roster_names():
+            installed.ok("remove", "--", name)
+
+    add_then_remove()
+
+
+# --- generated rosters --------------------------------------------------------------------
+
+VALID = {
+    "version": 1,
+    "transport": "tmux",
+    "agents": [
+        {"name": "orchestrator", "runtime": "pi", "class": "orchestrator"},
+        {"name": "coder0", "runtime": "codex", "class": "worker"},
+    ],
+}
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def mutated_rosters(draw: st.DrawFn) -> bytes:
+    """A valid roster, changed one way: a value of the wrong type, a field missing or extra,
+    a duplicate, YAML anchors and tags, a huge document, or bytes that are not UTF-8."""
+    data: Any = yaml.safe_load(yaml.safe_dump(VALID))
+    kind = draw(
+        st.sampled_from(
+            ["replace", "delete", "extra", "duplicate", "anchor", "tag", "huge", "bytes"]
+        )
+    )
+    agent = data["agents"][draw(st.integers(0, 1))]
+    if kind == "replace":
+        where = draw(
+            st.sampled_from(["version", "transport", "agents", "name", "runtime", "class"])
+        )
+        (data if where in data else agent)[where] = draw(JUNK)
+    elif kind == "delete":
+        if draw(st.booleans()):
+            del data[draw(st.sampled_from(["version", "transport", "agents"]))]
+        else:
+            del agent[draw(st.sampled_from(["name", "runtime"]))]
+    elif kind == "extra":
+        (data if draw(st.booleans()) else agent)[draw(st.text(min_size=1, max_size=8))] = draw(JUNK)
+    elif kind == "duplicate":
+        data["agents"].append(dict(agent))
+    text = yaml.safe_dump(data, sort_keys=False)
+    if kind == "anchor":
+        text = (
+            "version: 1\ntransport: tmux\nbase: &a {runtime: codex}\nagents:\n"
+            "  - {name: a, <<: *a}\n" + ("  - {name: b, <<: *a}\n" if draw(st.booleans()) else "")
+        )
+    elif kind == "tag":
+        tag = draw(
+            st.sampled_from(
+                [
+                    "!!python/object:os.system",
+                    "!!binary",
+                    "!!set",
+                    "!custom",
+                    "!!timestamp",
+                    "!!python/name:os.system",
+                ]
+            )
+        )
+        text = text.replace("runtime: codex", f"runtime: {tag} codex", 1)
+    elif kind == "huge":  # up to ~2 MB: past any sane roster size
+        count = draw(st.integers(1, 60000))
+        text = "version: 1\ntransport: tmux\nagents:\n" + "".join(
+            f"  - {{name: a{i}, runtime: codex}}\n" for i in range(count)
+        )
+    raw = text.encode()
+    if kind == "bytes":
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + draw(st.binary(min_size=1, max_size=4).filter(_not_utf8)) + raw[at:]
+    return raw
+
+
+def _not_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+@pytest.mark.requirement("ROS.3")
+def test_generated_rosters(fleet: FleetUnderTest, machine_settings: Any) -> None:
+    fleet.ok("init", "--profile", "general", "--write")
+    fleet.ok("install")
+
+    @hypothesis_settings(
+        machine_settings, max_examples=machine_settings.max_examples * EXAMPLES_PER_STEP
+    )
+    @given(raw=mutated_rosters())
+    def add_to(raw: bytes) -> None:
+        fleet.plant_roster(raw)
+        note(repr(raw[:300]))
+        judge(
+            fleet,
+            lambda: fleet.run("add", "newcomer", *WORKER, "--no-start"),
+            lambda: "newcomer" in fleet.roster_names(),
+        )
+        if "newcomer" in fleet.roster_names():
+            fleet.ok("remove", "newcomer")
+
+    add_to()
+
+
+# --- killed mid-write ---------------------------------------------------------------------
+
+KILLED_ADDS = 24
+AT_ONCE = 4
+BIG_ROSTER = 1500  # agents already there, so that a write takes long enough to be hit
+
+
+@pytest.mark.requirement("ROS.5")
+def test_adds_killed_at_random_points_lose_nothing_reported(installed: FleetUnderTest) -> None:
+    fleet = installed
+    roster = fleet.roster() or {}
+    roster["agents"] = list(roster.get("agents") or []) + [
+        {"name": f"old{i:04d}", "runtime": "codex", "class": "worker"} for i in range(BIG_ROSTER)
+    ]
+    fleet.plant_roster(yaml.safe_dump(roster, sort_keys=False))
+    before = set(fleet.roster_names())
+    typical = fleet.ok("add", "probe", *WORKER, "--no-start").seconds
+    chance = random.Random(5)  # reproducible: the same kill points every run
+    reported, killed = set(), 0
+    names = [f"kill{i:02d}" for i in range(KILLED_ADDS)]
+    for batch in range(0, KILLED_ADDS, AT_ONCE):
+        running = [
+            (
+                n,
+                subprocess.Popen(
+                    [*fleet.command, "add", n, *WORKER, "--no-start"],
+                    env=fleet.environ(),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ),
+            )
+            for n in names[batch : batch + AT_ONCE]
+        ]
+        deadline = [time.monotonic() + chance.uniform(0, 1.3 * typical) for _ in running]
+        for (name, proc), kill_at in sorted(
+            zip(running, deadline, strict=True), key=lambda pair: pair[1]
+        ):
+            try:
+                code = proc.wait(timeout=max(0.0, kill_at - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                code = proc.wait()
+                killed += 1
+            if code == 0:
+                reported.add(name)
+    problems = schema_problems(fleet.roster())
+    assert not problems, f"after {killed} kills the roster is invalid: {problems[:5]}"
+    present = set(fleet.roster_names())
+    lost = sorted((before | reported | {"probe"}) - present)
+    assert not lost, (
+        f"{len(lost)} agents lost after {killed} of {KILLED_ADDS} adds were killed: {lost[:20]}"
+    )

@@ -1,0 +1,348 @@
+"""The Discord connector against the local Discord stand-in, and broken variants."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("httpx")
+
+import httpx
+from chat_checks import (
+    Inbox,
+    check_health,
+    check_others_filtered,
+    check_retry_delivers_once,
+    check_send_fails_softly,
+    check_send_is_seen,
+    check_subscribe_once_without_echo,
+    check_survives,
+    check_threads,
+    check_unsubscribe_stops,
+    post_fence,
+    unique,
+)
+
+from mosaic_conformance.backends.discord_standin import DiscordStandIn
+from mosaic_conformance.connectors import (
+    ConnectorConfig,
+    ConnectorHealth,
+    DiscordConfig,
+    OrchestratorConnector,
+    OutboundMessage,
+    SendResult,
+    default_registry,
+)
+from mosaic_conformance.connectors.discord import (
+    TOKEN_ENV,
+    DiscordConnector,
+    MissingToken,
+    create_connector,
+)
+from mosaic_conformance.connectors.discord_target import DiscordScenario, DiscordTarget
+from mosaic_conformance.connectors.testing import Scenario, TargetOptions, Variant
+
+Maker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[DiscordStandIn]:
+    with DiscordStandIn() as server:
+        yield server
+
+
+def _target(standin: DiscordStandIn, make: Maker, workdir: Path) -> DiscordTarget:
+    return DiscordTarget(standin, TargetOptions("discord", make, workdir))
+
+
+@pytest.fixture
+def scenario(standin: DiscordStandIn, tmp_path: Path) -> Iterator[DiscordScenario]:
+    with _target(standin, create_connector, tmp_path).scenario() as made:
+        assert isinstance(made, DiscordScenario)
+        yield made
+
+
+# The shipped connector passes every check.
+
+
+def test_send_is_seen_in_the_channel(scenario: Scenario) -> None:
+    check_send_is_seen(scenario)
+
+
+@pytest.mark.parametrize(
+    "variant", [Variant.SERVER_DOWN, Variant.BAD_TOKEN, Variant.SILENT_SERVER], ids=str
+)
+def test_undeliverable_send_is_not_delivered(scenario: Scenario, variant: Variant) -> None:
+    check_send_fails_softly(scenario, variant)
+
+
+def test_retried_send_is_posted_once(scenario: Scenario) -> None:
+    check_retry_delivers_once(scenario)
+
+
+def test_operator_messages_arrive_once_without_echo(scenario: Scenario) -> None:
+    check_subscribe_once_without_echo(scenario)
+
+
+def test_unsubscribe_stops_delivery(scenario: Scenario) -> None:
+    check_unsubscribe_stops(scenario)
+
+
+def test_strangers_and_other_channels_are_not_delivered(scenario: Scenario) -> None:
+    check_others_filtered(scenario, strangers=True, other_room=True)
+
+
+def test_threads_both_ways(scenario: Scenario) -> None:
+    check_threads(scenario)
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        (Variant.HEALTHY, (True, True)),
+        (Variant.BAD_TOKEN, (True, False)),
+        (Variant.SERVER_DOWN, (False, False)),
+        (Variant.SILENT_SERVER, (False, False)),
+    ],
+    ids=str,
+)
+def test_health(scenario: Scenario, variant: Variant, expected: tuple[bool, bool]) -> None:
+    check_health(scenario, variant, expected)
+
+
+@pytest.mark.parametrize("fault", ["restart", "drop"])
+def test_nothing_lost_or_doubled(scenario: Scenario, fault: str) -> None:
+    check_survives(scenario, fault)
+
+
+# Discord specifics
+
+
+def test_retries_reuse_the_nonce_with_enforce_nonce(scenario: DiscordScenario) -> None:
+    connector = scenario.connect()
+    before = len(scenario.standin.sent_bodies)
+    scenario.lose_next_send_response()
+    assert connector.send(OutboundMessage("twice sent, once posted")).delivered
+    bodies = scenario.standin.sent_bodies[before:]
+    assert len(bodies) == 2
+    assert bodies[0] == bodies[1]
+    assert bodies[0]["enforce_nonce"] is True
+    assert 0 < len(bodies[0]["nonce"]) <= 25
+
+
+def test_waits_out_a_429_for_its_retry_after(scenario: DiscordScenario) -> None:
+    connector = scenario.connect()
+    assert connector.health().authenticated
+    start = len(scenario.standin.requests)
+    scenario.standin.rate_limit_next(2, retry_after=0.4)
+    result = connector.send(OutboundMessage("after the rate limit"))
+    assert result.delivered, result.error
+    times = [when for when, _method, _target in scenario.standin.requests[start:]]
+    assert len(times) == 3, "two refused tries, then the one that lands"
+    assert all(later - earlier >= 0.39 for earlier, later in itertools.pairwise(times))
+
+
+def test_a_rate_limit_longer_than_the_send_deadline_is_not_waited(
+    scenario: DiscordScenario,
+) -> None:
+    connector = scenario.connect()
+    scenario.standin.rate_limit_next(1, retry_after=3600)
+    result = connector.send(OutboundMessage("in an hour"))
+    assert not result.delivered
+    assert "429" in (result.error or "")
+
+
+def test_server_errors_are_retried_then_reported(scenario: DiscordScenario) -> None:
+    connector = scenario.connect()
+    scenario.standin.fail_with(503)
+    result = connector.send(OutboundMessage("while Discord is down"))
+    assert not result.delivered
+    assert "503" in (result.error or "")
+    health = connector.health()
+    assert (health.reachable, health.authenticated) == (True, False)
+    scenario.standin.fail_with(None)
+    assert connector.send(OutboundMessage("back again")).delivered
+
+
+def test_long_text_goes_as_several_messages(scenario: DiscordScenario) -> None:
+    connector = scenario.connect()
+    text = "x" * 2000 + "y" * 10
+    result = connector.send(OutboundMessage(text))
+    assert result.delivered, result.error
+    posted = [m for m in scenario.operator.seen() if m.sender == scenario.bot.id]
+    assert [m.text for m in posted] == ["x" * 2000, "y" * 10]
+    assert posted[0].id == result.message_id
+
+
+def test_history_before_subscribe_is_not_delivered(scenario: DiscordScenario) -> None:
+    old = unique("history")
+    scenario.operator.post(old)
+    thread_id = scenario.operator.open_thread(unique("an old thread"))
+    scenario.operator.post(unique("old reply"), thread_id=thread_id)
+    connector = scenario.connect()
+    inbox = Inbox()
+    connector.subscribe(inbox)
+    new_reply = unique("new reply")
+    scenario.operator.post(new_reply, thread_id=thread_id)
+    inbox.wait_for_text(new_reply)
+    post_fence(scenario, inbox)
+    assert old not in inbox.texts()
+    assert not any(t.startswith(("old reply", "an old thread")) for t in inbox.texts())
+
+
+def test_the_token_never_shows(scenario: DiscordScenario, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = scenario.bot.token or ""
+    good = scenario.connect()
+    bad = scenario.connect(Variant.BAD_TOKEN)
+    down = scenario.connect(Variant.SERVER_DOWN)
+    said: list[object] = [good, bad, down]
+    for connector in (good, bad, down):
+        said += [connector.health(), connector.send(OutboundMessage("x"))]
+        connector.subscribe(Inbox())
+    text = " ".join(repr(item) for item in said) + caplog.text
+    for secret in (token, "not.a-token-the-stand-in-knows"):
+        assert secret not in text
+
+
+def test_factory_reads_the_token_from_the_environment() -> None:
+    config = ConnectorConfig(kind="discord", discord=DiscordConfig(channel_id="1"))
+    with pytest.raises(MissingToken, match=TOKEN_ENV):
+        create_connector(config, {})
+    with pytest.raises(ValueError, match="channel_id"):
+        create_connector(ConnectorConfig(kind="discord"), {TOKEN_ENV: "t"})
+    connector = create_connector(config, {TOKEN_ENV: "t"})
+    assert isinstance(connector, DiscordConnector)
+    connector.close()
+
+
+def test_registry_creates_discord(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "from-the-environment")
+    config = ConnectorConfig(kind="discord", discord=DiscordConfig(channel_id="42"))
+    connector = default_registry().create(config)
+    assert isinstance(connector, DiscordConnector)
+    assert connector.config.channel_id == "42"
+    connector.close()
+
+
+# The stand-in, as Discord's reference describes it
+
+
+def test_standin_follows_the_documented_api(standin: DiscordStandIn) -> None:
+    bot = standin.add_user("bot", bot=True)
+    person = standin.add_user("person")
+    channel = standin.add_channel("general")
+    headers = {"Authorization": f"Bot {bot.token}"}
+    with httpx.Client(base_url=standin.api_base, headers=headers) as api:
+        assert httpx.get(f"{standin.api_base}/users/@me").status_code == 401
+        assert api.get("/users/@me").json()["id"] == bot.id
+        ids = [standin.post_as(person.id, channel, f"m{i}")["id"] for i in range(5)]
+        assert ids == sorted(ids, key=int)
+        after = api.get(f"/channels/{channel}/messages", params={"after": ids[0], "limit": 2})
+        assert [m["id"] for m in after.json()] == [ids[2], ids[1]]  # right after, newest first
+        assert api.get(f"/channels/{channel}/messages", params={"limit": 0}).status_code == 400
+        body = {"content": "once", "nonce": "n-1", "enforce_nonce": True}
+        first = api.post(f"/channels/{channel}/messages", json=body).json()
+        again = api.post(f"/channels/{channel}/messages", json=body).json()
+        assert first["id"] == again["id"]
+        loose = {"content": "twice", "nonce": "n-2"}
+        posted = {api.post(f"/channels/{channel}/messages", json=loose).json()["id"] for _ in "ab"}
+        assert len(posted) == 2, "without enforce_nonce a nonce does not deduplicate"
+        thread = api.post(f"/channels/{channel}/messages/{ids[0]}/threads", json={"name": "t"})
+        assert thread.status_code == 201
+        assert thread.json()["id"] == ids[0]
+        guild = api.get(f"/channels/{channel}").json()["guild_id"]
+        active = api.get(f"/guilds/{guild}/threads/active").json()["threads"]
+        assert ids[0] in [t["id"] for t in active]
+        assert api.get("/channels/1/messages").json()["code"] == 10003
+
+
+# Broken connectors: each check must catch its defect.
+
+
+class NewNonceEachTry(DiscordConnector):
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if method == "POST" and kwargs.get("json"):
+            kwargs["json"] = {**kwargs["json"], "nonce": unique("n")[-6:]}
+        return super()._request(method, path, **kwargs)
+
+
+class EchoesItself(DiscordConnector):
+    """Filters neither its own messages nor (so its echo shows) by operator."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        self.config = DiscordConfig(self.config.channel_id, (), self.config.api_base)
+        super()._dispatch(message, thread_id, me="nobody")
+
+
+class RaisesOnFailure(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        if not result.delivered:
+            raise RuntimeError(result.error)
+        return result
+
+
+class DropsThreads(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        return super().send(OutboundMessage(message.text))
+
+
+class DeafUnsubscribe(DiscordConnector):
+    def subscribe(self, handler: Any) -> Any:
+        super().subscribe(handler)
+        return lambda: None
+
+
+class TrustsAnyToken(DiscordConnector):
+    def health(self) -> ConnectorHealth:
+        health = super().health()
+        return ConnectorHealth(health.reachable, health.reachable, None, health.detail)
+
+
+class HangsOnSilence(DiscordConnector):
+    def health(self) -> ConnectorHealth:
+        try:
+            response = self._client.get("/users/@me", timeout=None)  # waits forever
+        except httpx.HTTPError:  # once the silent server is closed at the end
+            return ConnectorHealth(False, False)
+        return ConnectorHealth(True, response.status_code == 200)
+
+
+class LetsEveryoneIn(DiscordConnector):
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        self.config = DiscordConfig(self.config.channel_id, (), self.config.api_base)
+        super()._dispatch(message, thread_id, me)
+
+
+def _maker(cls: type[DiscordConnector]) -> Maker:
+    return lambda config, env: cls(config.discord, env[TOKEN_ENV], poll_interval=0.2)  # type: ignore[arg-type]
+
+
+BROKEN: list[tuple[type[DiscordConnector], Callable[[Scenario], None]]] = [
+    (NewNonceEachTry, check_retry_delivers_once),
+    (EchoesItself, check_subscribe_once_without_echo),
+    (RaisesOnFailure, lambda s: check_send_fails_softly(s, Variant.BAD_TOKEN)),
+    (DropsThreads, check_threads),
+    (DeafUnsubscribe, check_unsubscribe_stops),
+    (TrustsAnyToken, lambda s: check_health(s, Variant.BAD_TOKEN, (True, False))),
+    (HangsOnSilence, lambda s: check_health(s, Variant.SILENT_SERVER, (False, False), 8.0)),
+    (LetsEveryoneIn, lambda s: check_others_filtered(s, strangers=True, other_room=False)),
+]
+
+
+@pytest.mark.parametrize(("cls", "check"), BROKEN, ids=[cls.__name__ for cls, _ in BROKEN])
+def test_checks_catch_a_broken_discord_connector(
+    standin: DiscordStandIn,
+    tmp_path: Path,
+    cls: type[DiscordConnector],
+    check: Callable[[Scenario], None],
+) -> None:
+    target = _target(standin, _maker(cls), tmp_path)
+    with target.scenario() as scenario, pytest.raises(AssertionError):
+        check(scenario)
