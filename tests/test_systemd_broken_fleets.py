@@ -20,6 +20,9 @@ docker = pytest.importorskip("docker")
 
 pytest_plugins = ["pytester"]
 
+# whole suite runs on a real systemd: minutes on a loaded machine
+pytestmark = pytest.mark.timeout(1800)
+
 VARIANTS = (
     "no-enable-on-add",
     "enable-only-when-starting",
@@ -86,3 +89,23 @@ def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert result.ret == 1
     assert failed == {rid for rid in EXPECTED[variant] if rid.startswith("SYM.")}
+
+
+@pytest.mark.usefixtures("engine")
+def test_the_reference_meets_every_fleet_requirement_on_systemd(pytester: pytest.Pytester) -> None:
+    """The whole fleet suite on a real systemd: SYM.6 across real reboots, SYM.8's linger."""
+    result = pytester.runpytest_subprocess(
+        "--conformance",
+        "--conformance-strict",
+        "--backend",
+        "systemd",
+        "--conformance-report",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+    )
+    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    assert {r["id"]: r["reason"] for r in report["requirements"] if r["outcome"] != "passed"} == {}
+    assert result.ret == 0
