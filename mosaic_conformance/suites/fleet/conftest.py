@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mosaic_conformance import progress
 from mosaic_conformance.backends import Backend, BackendSession, BackendUnavailable, create_session
 from mosaic_conformance.harness import FleetUnderTest, busy_seconds
 from mosaic_conformance.plugin import Settings, conformance_settings
@@ -23,13 +24,14 @@ def conformance(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def backend_session(
-    conformance: Settings, tmp_path_factory: pytest.TempPathFactory
+    conformance: Settings, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[BackendSession]:
     session = create_session(
         conformance.backend, tmp_path_factory.mktemp("backend"), conformance.backend_options
     )
     try:
-        session.start()
+        with progress.reporting(pytestconfig), progress.step(f"{session.name} backend: start"):
+            session.start()
     except BackendUnavailable as exc:
         session.close()
         pytest.skip(f"backend {conformance.backend!r} cannot run here: {exc}")
