@@ -393,7 +393,7 @@ class ConformanceRun:
             + (
                 ""
                 if self.settings.strict
-                else "  (SHOULD failures do not gate; --strict makes them)"
+                else "  (SHOULD failures do not gate; --conformance-strict makes them)"
             )
         )
         for path in self.written:
