@@ -154,13 +154,20 @@ OPTION_LINE = re.compile(r"^  (-\S.*?)(?:\s{2,}|$)")  # "  -n numprocesses, --nu
 OPTION_NAME = re.compile(r"(?:^|[\s,])(--?[A-Za-z0-9][\w-]*)")
 
 
+def spelling(option: str) -> str:
+    """An option as pytest's help shows it: of ``--junitxml`` and ``--junit-xml``, which are the
+    same after removing dashes, the help lists only the longer, so compare without them."""
+    return option if not option.startswith("--") else "--" + option[2:].replace("-", "")
+
+
 def options_in_help(text: str) -> frozenset[str]:
-    """Every option an argparse-style ``--help`` lists, e.g. ``-n``, ``--numprocesses``."""
+    """Every option an argparse-style ``--help`` lists (``-n``, ``--numprocesses``), spelt as
+    :func:`spelling` does."""
     names: set[str] = set()
     for line in text.splitlines():
         found = OPTION_LINE.match(line)
         if found:
-            names.update(OPTION_NAME.findall(found.group(1)))
+            names.update(map(spelling, OPTION_NAME.findall(found.group(1))))
     return frozenset(names)
 
 
@@ -240,7 +247,7 @@ def unknown_options(script: str, options: dict[str, frozenset[str]]) -> list[str
             name = arg.split("=", 1)[0]
             if not name.startswith("--"):
                 name = name[:2]  # -n2, -qq: the option is the first letter
-            if name not in options[program]:
+            if spelling(name) not in options[program]:
                 problems.append(f"{program} has no option {name} (in: {shlex.join(words)})")
     return problems
 
@@ -356,6 +363,26 @@ def test_recipe_parses_runs_the_suites_and_keeps_the_reports(
                 path.rstrip("/") == k.rstrip("/") or path.startswith(k.rstrip("/") + "/")
                 for k in kept
             ), f"{recipe_path.name}: {path} is not kept as an artifact (kept: {kept})"
+
+
+@pytest.mark.parametrize(
+    ("name", "schema"),
+    [
+        ("github-actions.yml", "vendor.github-workflows"),
+        ("forgejo-actions.yml", "vendor.github-workflows"),  # Forgejo and Gitea read that syntax
+        ("gitlab-ci.yml", "vendor.gitlab-ci"),
+    ],
+)
+def test_recipe_matches_its_forge_schema(name: str, schema: str) -> None:
+    """The forges' own JSON schemas, as check-jsonschema ships them (no network)."""
+    pytest.importorskip("check_jsonschema", reason="pip install check-jsonschema to check this")
+    proc = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, DOCS / "ci" / name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, f"docs/ci/{name} breaks {schema}:\n{proc.stdout}{proc.stderr}"
 
 
 def test_github_and_forgejo_keep_the_reports_of_a_failed_run() -> None:
