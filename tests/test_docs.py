@@ -404,3 +404,39 @@ def test_the_ci_page_shows_each_recipe_as_it_is() -> None:
     assert sorted(embedded) == [f"ci/{p.name}" for p in RECIPES]
     for name, text in embedded.items():
         assert text == (DOCS / name).read_text("utf-8"), f"docs/ci.md shows a stale {name}"
+
+
+# --- links and the site ------------------------------------------------------------------
+
+LINK = re.compile(r"\]\(([^)\s#]+\.md)?(?:#([^)\s]+))?\)")
+
+
+def anchors(page: Path) -> set[str]:
+    """The ids MkDocs and the forges give the page's headings."""
+    found = set()
+    for line in page.read_text("utf-8").splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"\s+", "-", re.sub(r"[^\w\s-]", "", title)))
+    return found
+
+
+def test_links_between_pages_lead_somewhere() -> None:
+    problems = []
+    for page in PAGES:
+        for target, anchor in LINK.findall(page.read_text("utf-8")):
+            if not target and not anchor:
+                continue
+            linked = (page.parent / target).resolve() if target else page
+            where = f"{page.relative_to(ROOT)} -> {target}{'#' + anchor if anchor else ''}"
+            if not linked.is_file():
+                problems.append(f"{where}: no such page")
+            elif anchor and anchor not in anchors(linked):
+                problems.append(f"{where}: no such heading")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_site_lists_every_page() -> None:
+    site = yaml.safe_load((ROOT / "mkdocs.yml").read_text("utf-8"))
+    listed = [next(iter(entry.values())) for entry in site["nav"]]
+    assert sorted(listed) == sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("*.md"))
