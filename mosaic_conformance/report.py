@@ -280,7 +280,9 @@ def _summary(meta: dict[str, Any], results: list[RequirementResult]) -> str:
         for o in ("passed", "failed", "xfailed", "xpassed", "skipped")
         if any(r.outcome == o for r in results)
     )
-    if meta["gate"] == "failed":
+    if all(r.outcome == "skipped" for r in results):
+        verdict = "**NOTHING JUDGED**"  # every test skipped or deselected: no verdict to give
+    elif meta["gate"] == "failed":
         gating = meta.get("gating") or [r.requirement.id for r in results if r.outcome == "failed"]
         verdict = f"**FAILED** (gating: {', '.join(gating)})"
     else:

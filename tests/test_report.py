@@ -117,6 +117,13 @@ def test_a_passing_run_says_so_first() -> None:
     assert "## Failures" not in md
 
 
+def test_a_run_that_judged_nothing_does_not_say_passed() -> None:
+    tests = [outcome("fleet/t.py::test_a", "SYM.1", "skipped", reason="no engine")]
+    results = judge(["SYM"], tests, Expectations({}))
+    md = markdown({**META, "gate": "passed", "gating": []}, results, {t.nodeid: t for t in tests})
+    assert md.splitlines()[2].startswith("**NOTHING JUDGED**: ")
+
+
 def test_an_unexpected_pass_is_listed_with_what_to_do() -> None:
     tests = [outcome("fleet/t.py::test_a", "SYM.2", "xpassed", reason="SYM.2: not yet")]
     results = judge(["SYM"], tests, Expectations({"SYM.2": "not yet"}))
