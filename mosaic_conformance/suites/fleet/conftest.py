@@ -26,9 +26,10 @@ def conformance(request: pytest.FixtureRequest) -> Settings:
 def backend_session(
     conformance: Settings, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[BackendSession]:
-    session = create_session(
-        conformance.backend, tmp_path_factory.mktemp("backend"), conformance.backend_options
-    )
+    # Every test's folders live under pytest's base folder: a backend that runs the system
+    # elsewhere (a container) shares it whole.
+    options = {**conformance.backend_options, "shared": str(tmp_path_factory.getbasetemp())}
+    session = create_session(conformance.backend, tmp_path_factory.mktemp("backend"), options)
     try:
         with progress.reporting(pytestconfig), progress.step(f"{session.name} backend: start"):
             session.start()
