@@ -53,9 +53,26 @@ def test_a_step_outside_a_run_says_nothing_and_keeps_its_errors(
     assert capsys.readouterr() == ("", "")
 
 
-def test_the_fleet_suite_announces_its_backend(pytester: pytest.Pytester) -> None:
+SLOW_BACKEND = """
+import mosaic_conformance.backends as backends
+from mosaic_conformance import progress
+from mosaic_conformance.backends.fake import FakeSession
+
+
+class SlowSession(FakeSession):
+    def start(self):
+        with progress.step("slow backend: build an image"):
+            super().start()
+
+
+backends.BACKENDS["fake"] = "conftest:SlowSession"
+"""
+
+
+def test_the_fleet_suite_lends_the_terminal_to_its_backend(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SLOW_BACKEND)
     result = pytester.runpytest(
         "--conformance", "-p", "no:cacheprovider", "-k", "test_add_enables_the_unit"
     )
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["[[]mosaic-conformance] fake backend: start: done in *.* s"])
+    result.stdout.fnmatch_lines(["[[]mosaic-conformance] slow backend: build an image: done in *"])

@@ -31,7 +31,7 @@ def backend_session(
     options = {**conformance.backend_options, "shared": str(tmp_path_factory.getbasetemp())}
     session = create_session(conformance.backend, tmp_path_factory.mktemp("backend"), options)
     try:
-        with progress.reporting(pytestconfig), progress.step(f"{session.name} backend: start"):
+        with progress.reporting(pytestconfig):  # a backend says how its long steps go
             session.start()
     except BackendUnavailable as exc:
         session.close()
