@@ -24,7 +24,11 @@ pytest_plugins = ["pytester"]
 CONFTEST = """
 import pathlib
 import mosaic_conformance.plugin as plugin
+_shipped = plugin.SUITES_DIR
 plugin.SUITES_DIR = pathlib.Path(__file__).parent / "suites"
+
+def pytest_unconfigure(config):  # in-process runs share the module with later tests
+    plugin.SUITES_DIR = _shipped
 """
 
 # A suite test worded as the real ones are: the message is the reproduction.
