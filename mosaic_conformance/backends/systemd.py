@@ -33,6 +33,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from .. import progress
 from .base import STATE_ENV, Backend, BackendSession, BackendUnavailable, SystemState
 from .systemd_image import ensure_image, has_image
 
@@ -350,10 +351,11 @@ class SystemdSession(BackendSession):
             str(info.get("CgroupVersion", "1")), os.path.ismount("/sys/fs/cgroup/unified")
         )
         atexit.register(self.close)  # Ctrl-C or an error before pytest's teardown
-        container = self._run_container(image, setup, keep_tmp)
-        self.machine = Machine(container, uid, USER_NAME)
-        self.machine.wait_booted()
-        self.machine.prepare_user()
+        with progress.step(f"systemd backend: boot a container of {image}, log the user in"):
+            container = self._run_container(image, setup, keep_tmp)
+            self.machine = Machine(container, uid, USER_NAME)
+            self.machine.wait_booted()
+            self.machine.prepare_user()
         self._install_shims()
 
     def _image(self, client: docker.DockerClient) -> str:

@@ -25,6 +25,7 @@ import docker
 import docker.errors
 from filelock import FileLock
 
+from .. import progress
 from .base import BackendUnavailable
 
 CONTEXT = Path(__file__).resolve().parent.parent / "fixtures" / "systemd-image"
@@ -86,7 +87,8 @@ def ensure_image(client: docker.DockerClient, recipe: Recipe | None = None) -> s
             return recipe.tag
         pull_error = _pull_base(client, recipe)
         if pull_error is None:
-            build_with_dockerfile(client, recipe)
+            with progress.step(f"systemd image {recipe.tag}: docker build"):
+                build_with_dockerfile(client, recipe)
         else:
             why_not = debootstrap_unavailable()
             if why_not:
@@ -94,7 +96,8 @@ def ensure_image(client: docker.DockerClient, recipe: Recipe | None = None) -> s
                     f"cannot build the systemd image {recipe.tag}: {recipe.base_image} cannot "
                     f"be pulled ({pull_error}) and {why_not}"
                 )
-            build_with_debootstrap(recipe)
+            with progress.step(f"systemd image {recipe.tag}: debootstrap, then docker import"):
+                build_with_debootstrap(recipe)
     return recipe.tag
 
 
