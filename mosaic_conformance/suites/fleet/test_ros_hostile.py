@@ -199,7 +199,8 @@ class RosterWatcher:
 
     def __init__(self, fleet: FleetUnderTest, at_least: int) -> None:
         self.fleet, self.at_least = fleet, at_least
-        self.reads, self.torn = 0, []
+        self.reads = 0
+        self.torn: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
