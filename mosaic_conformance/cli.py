@@ -72,7 +72,11 @@ def requirements_markdown() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mosaic-conformance", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="mosaic-conformance",
+        description="The toolkit's version, and its requirement catalogue as a Markdown page. "
+        "The suites themselves run under pytest: pytest --conformance.",
+    )
     parser.add_argument(
         "--version",
         action="version",

@@ -240,6 +240,23 @@ class ConformanceRun:
         user_timeout = config.getoption("timeout", None) or config.getini("timeout")
         self.default_timeout = None if user_timeout else SUITE_TEST_TIMEOUT_S
 
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.is_worker and not self.settings.listing:
+            _record_suite_properties(self.config, self.suite_properties())
+
+    def suite_properties(self) -> dict[str, str]:
+        """What the JUnit XML says of the run as a whole: which editions judged what."""
+        meta = self.report_meta_static()
+        named = {
+            "mosaic_conformance_version": meta["version"],
+            "catalogue_version": meta["catalogue_version"],
+            "backend": meta["backend"],
+            "fleet_cmd": meta["fleet_cmd"],
+            "connector": meta["connector"],
+            "strict": meta["strict"],
+        }
+        return {name: str(value) for name, value in named.items() if value is not None}
+
     # --- collection -------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
@@ -333,16 +350,24 @@ class ConformanceRun:
             or (r.outcome == "xpassed" and strict)
         ]
 
-    def report_meta(self) -> dict[str, Any]:
+    def report_meta_static(self) -> dict[str, Any]:
+        """What is known of the run before it starts."""
+        fleet = "fleet" in self.settings.suites
         return {
             "tool": "mosaic-conformance",
             "version": __version__,
             "catalogue_version": CATALOGUE_VERSION,
-            "backend": self.settings.backend if "fleet" in self.settings.suites else None,
-            "fleet_cmd": self.settings.fleet_cmd_shown if "fleet" in self.settings.suites else None,
+            "backend": self.settings.backend if fleet else None,
+            "fleet_cmd": self.settings.fleet_cmd_shown if fleet else None,
             "connector": self.settings.connector,
             "strict": self.settings.strict,
+        }
+
+    def report_meta(self) -> dict[str, Any]:
+        return {
+            **self.report_meta_static(),
             "gate": "failed" if self.gate_failures() else "passed",
+            "gating": [r.requirement.id for r in self.gate_failures()],
             "fleet_invocations": self.fleet_calls,
             "fleet_seconds": round(self.fleet_seconds, 3),
         }
@@ -373,6 +398,20 @@ class ConformanceRun:
         )
         for path in self.written:
             tr.write_line(f"conformance report: {path}")
+
+
+def _record_suite_properties(config: pytest.Config, properties: dict[str, str]) -> None:
+    """``<property>`` tags on the JUnit ``<testsuite>``, as ``record_testsuite_property`` makes
+    them. That fixture is the only public way in, and it works on a test, not a session; its
+    stash key is the same object, imported from pytest's module."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # a pytest that moved it: the JUnit XML goes without them
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        for name, value in properties.items():
+            xml.add_global_property(name, value)
 
 
 def _redact_report(report: pytest.TestReport) -> None:

@@ -6,6 +6,7 @@ Pure functions over plain values: the plugin feeds them and acts on what they re
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from .secrets import redact
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
 _MAX_REASON = 200
 _MAX_DETAIL = 4000
+_MAX_MESSAGE_LINES = 40
+# Forges cap a comment at 65536 characters (GitHub); tracebacks go first when one would not fit.
+MAX_COMMENT_CHARS = 60000
 
 
 @dataclass
@@ -29,7 +33,8 @@ class TestOutcome:
     requirements: list[str] = field(default_factory=list)
     outcome: Outcome = "passed"
     reason: str = ""
-    detail: str = ""  # the failure's text, for the Markdown report
+    message: str = ""  # what the failure says: the suites put the command and output here
+    detail: str = ""  # the failure's whole text (traceback), for the Markdown report
 
     def add(self, report: Any) -> None:
         for name, value in report.user_properties:
@@ -39,6 +44,7 @@ class TestOutcome:
         if report.failed:
             self.outcome = "failed"
             self.reason = self.reason or _crash_line(report)
+            self.message = self.message or _failure_message(report)
             self.detail = self.detail or redact(report.longreprtext)[-_MAX_DETAIL:]
         elif self.outcome == "failed":
             return
@@ -161,6 +167,41 @@ def _crash_line(report: Any) -> str:
     return text.split("\n", 1)[0]
 
 
+def _failure_message(report: Any) -> str:
+    """The failure's own words, without pytest's re-evaluation of the assert expression.
+
+    The suites word every assertion as its shortest reproduction (the command, its exit status,
+    its output, its system calls); the traceback around it says little to an implementer.
+    """
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        lines = str(crash.message).splitlines()
+    else:  # a plain-text longrepr (e.g. redacted): its "E   " lines are the exception
+        text = report.longreprtext
+        exception = "\n".join(line[1:] for line in text.splitlines() if line.startswith("E "))
+        lines = textwrap.dedent(exception).splitlines() or text.strip().splitlines()
+    kept: list[str] = []
+    explaining = False
+    for i, line in enumerate(lines):
+        if i > 0 and line.startswith("assert "):
+            explaining = True  # pytest's "assert x == y" and its indented "+ where" lines
+            continue
+        if explaining and (not line or line[0].isspace()):
+            continue
+        explaining = False
+        kept.append(line)
+    if kept:
+        kept[0] = kept[0].removeprefix("AssertionError: ").removeprefix("Failed: ")
+    if report.when != "call":
+        kept.insert(0, f"(error in {report.when})")
+    if len(kept) > _MAX_MESSAGE_LINES:
+        kept = [
+            *kept[: _MAX_MESSAGE_LINES - 1],
+            f"... ({len(kept) - _MAX_MESSAGE_LINES + 1} more lines)",
+        ]
+    return redact("\n".join(kept).rstrip())
+
+
 def _skip_reason(report: Any) -> str:
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
@@ -191,37 +232,32 @@ def write_reports(
 def markdown(
     meta: dict[str, Any], results: list[RequirementResult], outcomes: Mapping[str, TestOutcome]
 ) -> str:
-    """A report that reads on its own: verdict, then failures with how to reproduce them."""
-    counts = ", ".join(
-        f"{sum(r.outcome == o for r in results)} {o}"
-        for o in ("passed", "failed", "skipped", "xfailed", "xpassed")
-        if any(r.outcome == o for r in results)
-    )
-    subject = meta.get("fleet_cmd") or meta.get("connector") or "?"
-    lines = [
-        "# Mosaic conformance report",
-        "",
-        f"**{'FAILED' if meta['gate'] == 'failed' else 'PASSED'}** - {counts} "
-        f"(catalogue {meta['catalogue_version']}, mosaic-conformance {meta['version']}"
-        f"{', strict' if meta.get('strict') else ''})",
-        "",
-        f"- subject: `{subject}`",
+    """A report that reads on its own, e.g. as a review comment: the verdict in one line, then
+    each failure with its requirement and shortest reproduction, then every requirement."""
+    lines = ["# Mosaic conformance report", "", _summary(meta, results), ""]
+    subjects = [
+        ("fleet", meta.get("fleet_cmd")),
+        ("backend", meta.get("backend")),
+        ("connector", meta.get("connector")),
     ]
-    if meta.get("backend"):
-        lines.append(f"- backend: `{meta['backend']}`")
+    lines += [f"- {name}: `{value}`" for name, value in subjects if value]
+    lines.append(
+        f"- judged against requirement catalogue {meta['catalogue_version']} by "
+        f"mosaic-conformance {meta['version']}"
+        + (" (strict: SHOULD failures and unexpected passes gate)" if meta.get("strict") else "")
+    )
     failing = [r for r in results if r.outcome in ("failed", "xpassed")]
+    sections = [_failure_section(r, outcomes) for r in failing]
+    budget = MAX_COMMENT_CHARS - sum(len(text) for text, _ in sections) - 200 * len(results)
     if failing:
         lines += ["", "## Failures", ""]
-    for r in failing:
-        req = r.requirement
-        lines += [f"### {req.id} ({req.level.value}) - {r.outcome}", "", f"> {req.text}", ""]
-        for nodeid in r.tests:
-            test = outcomes.get(nodeid)
-            if test is not None and test.outcome == "failed" and test.detail:
-                lines += [f"`{nodeid}`", "", "```text", _tail(test.detail), "```", ""]
-                break
-        else:
-            lines += [r.reason, ""]
+    for text, traceback in sections:
+        lines.append(text)
+        if traceback and len(traceback) <= budget:
+            lines.append(traceback)
+            budget -= len(traceback)
+        elif traceback:
+            lines += ["(traceback left out to keep this report short; it is in the JUnit XML)", ""]
     lines += [
         "",
         "## All requirements",
@@ -237,6 +273,59 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
-def _tail(text: str, lines: int = 40) -> str:
+def _summary(meta: dict[str, Any], results: list[RequirementResult]) -> str:
+    """``**FAILED** (gating: SYM.1, R5.3): 17 passed, 2 failed of 19 requirements``."""
+    counts = ", ".join(
+        f"{sum(r.outcome == o for r in results)} {o}"
+        for o in ("passed", "failed", "xfailed", "xpassed", "skipped")
+        if any(r.outcome == o for r in results)
+    )
+    if all(r.outcome == "skipped" for r in results):
+        verdict = "**NOTHING JUDGED**"  # every test skipped or deselected: no verdict to give
+    elif meta["gate"] == "failed":
+        gating = meta.get("gating") or [r.requirement.id for r in results if r.outcome == "failed"]
+        verdict = f"**FAILED** (gating: {', '.join(gating)})"
+    else:
+        verdict = "**PASSED**"
+    return f"{verdict}: {counts} of {len(results)} requirements"
+
+
+def _failure_section(
+    result: RequirementResult, outcomes: Mapping[str, TestOutcome]
+) -> tuple[str, str]:
+    """The section of one failing requirement, and its traceback (shown if there is room)."""
+    req = result.requirement
+    what = "failed" if result.outcome == "failed" else "passed, but was expected to fail"
+    lines = [f"### {req.id} ({req.level.value}): {what}", "", f"> {req.text}", ""]
+    failed = [t for nodeid in result.tests if (t := outcomes.get(nodeid)) and t.outcome == "failed"]
+    if not failed:
+        return "\n".join([*lines, result.reason, ""]), ""
+    first = failed[0]
+    lines += [f"`{_short_test(first.nodeid)}`", "", _fenced(first.message or first.reason), ""]
+    if len(failed) > 1:
+        others = ", ".join(f"`{_short_test(t.nodeid)}`" for t in failed[1:])
+        lines += [f"Also failed: {others}.", ""]
+    lines += [f"Run it alone: add `-k {_test_function(first.nodeid)}` to the same command.", ""]
+    traceback = ""
+    if first.detail.strip() not in ("", first.message.strip()):
+        traceback = "\n".join(
+            [
+                "<details><summary>traceback</summary>",
+                "",
+                _fenced(first.detail),
+                "",
+                "</details>",
+                "",
+            ]
+        )
+    return "\n".join(lines), traceback
+
+
+def _test_function(nodeid: str) -> str:
+    """``test_x`` of ``dir/test_file.py::test_x[param]``: a ``-k`` that selects it."""
+    return nodeid.rsplit("::", 1)[-1].split("[", 1)[0]
+
+
+def _fenced(text: str, lines: int = 60) -> str:
     kept = text.rstrip().splitlines()[-lines:]
-    return "\n".join(kept).replace("```", "'''")
+    return "```text\n" + "\n".join(kept).replace("```", "'''") + "\n```"

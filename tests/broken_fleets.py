@@ -187,6 +187,22 @@ class PrintsTokenInErrors(Fleet):
             raise
 
 
+@variant("in-place-writes")
+class InPlaceWrites(Fleet):
+    """Locked, but the roster is rewritten in place, streamed as it is serialised: a reader
+    (or a crash) in the middle sees half a roster."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        import yaml
+
+        def in_place(path: Path, r: roster.Roster) -> None:
+            with open(path, "w", encoding="utf-8") as f:
+                yaml.safe_dump(r.to_data(), f, sort_keys=False)
+
+        commands.save_roster = in_place
+        super().add(name, runtime, cls, start)
+
+
 def main() -> int:
     name, *argv = sys.argv[1:]
     commands_fleet = VARIANTS[name]

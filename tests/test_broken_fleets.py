@@ -28,6 +28,7 @@ EXPECTED = {
     "bad-names-accepted": {"ROS.3"},
     "unlocked-in-place-writes": {"ROS.5"},
     "prints-token-in-errors": {"ROS.4"},
+    "in-place-writes": {"ROS.5"},
 }
 
 

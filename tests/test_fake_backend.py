@@ -496,6 +496,7 @@ def test_tmux_names_like_tmux(backend: FakeBackend) -> None:
 
 
 def test_boot_starts_exactly_the_enabled_units_and_ends_tmux(backend: FakeBackend) -> None:
+    run(backend, "loginctl", "enable-linger")
     systemctl(backend, "enable", agent("a"), agent("b"))
     systemctl(backend, "start", agent("c"))
     systemctl(backend, "enable", "--now", agent("d"))
@@ -510,7 +511,17 @@ def test_boot_starts_exactly_the_enabled_units_and_ends_tmux(backend: FakeBacken
     assert backend.sent_keys("x") == [SentKeys(("hi",), literal=False)]
 
 
+def test_without_linger_a_boot_starts_nothing(backend: FakeBackend) -> None:
+    systemctl(backend, "enable", agent("a"))
+    backend.boot()
+    assert backend.state().active == frozenset()  # nobody logged in: no user manager
+    run(backend, "loginctl", "enable-linger")
+    backend.boot()
+    assert backend.state().active == {agent("a")}
+
+
 def test_boot_does_not_start_an_enabled_unit_whose_file_is_gone(backend: FakeBackend) -> None:
+    run(backend, "loginctl", "enable-linger")
     (backend.unit_dir / "mosaic-gone.service").write_text(AGENT_TEMPLATE)
     systemctl(backend, "enable", "mosaic-gone.service")
     (backend.unit_dir / "mosaic-gone.service").unlink()
@@ -672,6 +683,7 @@ def test_state_after_reboot_tells_a_fleet_that_forgets_to_disable(
     fleet = tmp_path / "fleet"
     fleet.write_text(FLEET.replace("{DISABLE}", disable))
     fleet.chmod(0o755)
+    run(backend, "loginctl", "enable-linger")
     for argv in (["add", "a"], ["add", "b"], ["remove", "b"]):
         assert run(backend, str(fleet), *argv).returncode == 0
     backend.boot()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -17,7 +18,11 @@ pytest_plugins = ["pytester"]
 CONFTEST = """
 import pathlib
 import mosaic_conformance.plugin as plugin
+_shipped = plugin.SUITES_DIR
 plugin.SUITES_DIR = pathlib.Path(__file__).parent / "suites"
+
+def pytest_unconfigure(config):  # in-process runs share the module with later tests
+    plugin.SUITES_DIR = _shipped
 """
 
 
@@ -173,6 +178,20 @@ def test_junitxml_carries_requirement_ids(pytester: pytest.Pytester) -> None:
     assert '<property name="requirement" value="R5.3"' in xml
 
 
+def test_junitxml_says_which_editions_judged(pytester: pytest.Pytester) -> None:
+    from mosaic_conformance import __version__
+    from mosaic_conformance.catalogue import CATALOGUE_VERSION
+
+    make_suite(pytester, test_ok=PASS_MUST)
+    run(pytester, "--junitxml", "junit.xml")
+    suite = ElementTree.parse(pytester.path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None
+    properties = {p.get("name"): p.get("value") for p in suite.iterfind("properties/property")}
+    assert properties["mosaic_conformance_version"] == __version__
+    assert properties["catalogue_version"] == CATALOGUE_VERSION
+    assert properties["backend"] == "fake"
+
+
 def test_secrets_are_redacted_from_reports(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,7 +222,15 @@ def test_xdist_gives_the_same_verdict(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     make_suite(pytester, test_ok=PASS_MUST, test_bad=FAIL_MUST, test_should=FAIL_SHOULD)
     result = pytester.runpytest_subprocess(
-        "--conformance", "--conformance-report", "out", "-n", "2", "-p", "no:cacheprovider"
+        "--conformance",
+        "--conformance-report",
+        "out",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml",
+        "junit.xml",
     )
     assert result.ret == 1
     assert {k: outcomes(pytester)[k] for k in ("R5.3", "SYM.1", "SYM.9")} == {
@@ -211,3 +238,4 @@ def test_xdist_gives_the_same_verdict(pytester: pytest.Pytester) -> None:
         "SYM.1": "passed",
         "SYM.9": "failed",
     }
+    assert '<property name="catalogue_version"' in (pytester.path / "junit.xml").read_text()

@@ -139,12 +139,14 @@ class FakeBackend(Backend):
         )
 
     def boot(self) -> None:
-        """A reboot: the enabled units that still have a unit file start; nothing else runs,
-        so every tmux server is gone (the fake runs no ExecStart that would make one again).
-        The keys sent before stay readable."""
+        """A reboot: nobody logs in, so the user manager starts only if the user lingers,
+        and then the enabled units that still have a unit file start (as on a real
+        systemd). Nothing else runs, so every tmux server is gone (the fake runs no
+        ExecStart that would make one again). The keys sent before stay readable."""
         for unit in _names(self._state / "active"):
             (self._state / "active" / unit).unlink()
-        for unit in _names(self._state / "enabled"):
+        lingering = (self._state / "linger" / self.user).exists()
+        for unit in _names(self._state / "enabled") if lingering else ():
             if self._loadable(unit):
                 (self._state / "active" / unit).touch()
         for server in (self._state / "tmux").iterdir():

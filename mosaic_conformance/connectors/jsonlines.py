@@ -4,7 +4,7 @@ A connector program is started once per connector, with the roster's ``connector
 JSON in ``MOSAIC_CONNECTOR_CONFIG`` and its token in ``MATRIX_ACCESS_TOKEN`` /
 ``DISCORD_BOT_TOKEN``. It reads one request per line on stdin and writes one response per
 request, and ``message`` events for its subscriptions, on stdout (see
-``docs/connector-protocol.md``). End of stdin means close.
+``docs/validating-a-connector.md``). End of stdin means close.
 
 - :class:`CommandConnector` makes such a program look like an ``OrchestratorConnector``
   (``--connector-cmd``); an error response, or a program that died, raises

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ... import progress
 from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_open
@@ -60,14 +61,15 @@ class ConduitHomeserver(Homeserver):
     def start(self) -> None:
         client = self._docker()
         self._ensure_image(client)
-        self._container = client.containers.run(
-            self._image,
-            detach=True,
-            environment=conduit_environment(self._registration_token),
-            ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
-            labels={"org.mosaic-conformance": "conduit"},
-        )
-        self._wait_ready()
+        with progress.step(f"Conduit homeserver: start a container of {self._image}"):
+            self._container = client.containers.run(
+                self._image,
+                detach=True,
+                environment=conduit_environment(self._registration_token),
+                ports={f"{CONTAINER_PORT}/tcp": ("127.0.0.1", None)},
+                labels={"org.mosaic-conformance": "conduit"},
+            )
+            self._wait_ready()
 
     def _docker(self) -> Any:
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ... import progress
 from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_with_shared_secret
@@ -120,11 +121,12 @@ class SynapseHomeserver(Homeserver):
             raise HomeserverUnavailable(
                 "matrix-synapse is not installed: pip install 'mosaic-conformance[synapse]'"
             )
-        self._folder.mkdir(parents=True, exist_ok=True)
-        (self._folder / "media").mkdir(exist_ok=True)
-        self._write_signing_key()
-        (self._folder / "log.yaml").write_text(yaml.safe_dump(_log_config(self._log_file)))
-        self._spawn(port=0)
+        with progress.step("Synapse homeserver: start on 127.0.0.1, with a new SQLite database"):
+            self._folder.mkdir(parents=True, exist_ok=True)
+            (self._folder / "media").mkdir(exist_ok=True)
+            self._write_signing_key()
+            (self._folder / "log.yaml").write_text(yaml.safe_dump(_log_config(self._log_file)))
+            self._spawn(port=0)
 
     def _write_signing_key(self) -> None:
         from signedjson.key import generate_signing_key, write_signing_keys

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import pytest
 
+from mosaic_conformance import progress
 from mosaic_conformance.backends import BackendUnavailable
 from mosaic_conformance.connector_plugin import ConnectorSettings, open_connector_target
 from mosaic_conformance.connectors.testing import (
@@ -39,7 +40,9 @@ def connector_settings(request: pytest.FixtureRequest) -> ConnectorSettings:
 
 @pytest.fixture(scope="session")
 def connector_target(
-    connector_settings: ConnectorSettings, tmp_path_factory: pytest.TempPathFactory
+    connector_settings: ConnectorSettings,
+    tmp_path_factory: pytest.TempPathFactory,
+    pytestconfig: pytest.Config,
 ) -> Iterator[ConnectorTarget]:
     if connector_settings.kind is None:
         pytest.skip(
@@ -50,9 +53,10 @@ def connector_target(
         pytest.skip(reason)
     stack = contextlib.ExitStack()
     try:
-        target = stack.enter_context(
-            open_connector_target(connector_settings, tmp_path_factory.mktemp("connector"))
-        )
+        with progress.reporting(pytestconfig):  # a homeserver says how its start goes
+            target = stack.enter_context(
+                open_connector_target(connector_settings, tmp_path_factory.mktemp("connector"))
+            )
     except BackendUnavailable as exc:
         stack.close()
         pytest.skip(f"the {connector_settings.kind} target cannot run here: {exc}")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mosaic_conformance import progress
 from mosaic_conformance.backends import Backend, BackendSession, BackendUnavailable, create_session
 from mosaic_conformance.harness import FleetUnderTest, busy_seconds
 from mosaic_conformance.plugin import Settings, conformance_settings
@@ -23,13 +24,15 @@ def conformance(request: pytest.FixtureRequest) -> Settings:
 
 @pytest.fixture(scope="session")
 def backend_session(
-    conformance: Settings, tmp_path_factory: pytest.TempPathFactory
+    conformance: Settings, tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[BackendSession]:
-    session = create_session(
-        conformance.backend, tmp_path_factory.mktemp("backend"), conformance.backend_options
-    )
+    # Every test's folders live under pytest's base folder: a backend that runs the system
+    # elsewhere (a container) shares it whole.
+    options = {**conformance.backend_options, "shared": str(tmp_path_factory.getbasetemp())}
+    session = create_session(conformance.backend, tmp_path_factory.mktemp("backend"), options)
     try:
-        session.start()
+        with progress.reporting(pytestconfig):  # a backend says how its long steps go
+            session.start()
     except BackendUnavailable as exc:
         session.close()
         pytest.skip(f"backend {conformance.backend!r} cannot run here: {exc}")

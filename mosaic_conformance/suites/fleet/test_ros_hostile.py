@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -140,7 +142,7 @@ def mutated_rosters(draw: st.DrawFn) -> bytes:
         )
         text = text.replace("runtime: codex", f"runtime: {tag} codex", 1)
     elif kind == "huge":  # up to ~2 MB: past any sane roster size
-        count = draw(st.integers(1, 60000))
+        count = draw(st.integers(1, 40000))
         text = "version: 1\ntransport: tmux\nagents:\n" + "".join(
             f"  - {{name: a{i}, runtime: codex}}\n" for i in range(count)
         )
@@ -184,9 +186,44 @@ def test_generated_rosters(fleet: FleetUnderTest, machine_settings: Any) -> None
 
 # --- killed mid-write ---------------------------------------------------------------------
 
-KILLED_ADDS = 24
+KILLED_ADDS = 16
 AT_ONCE = 4
-BIG_ROSTER = 1500  # agents already there, so that a write takes long enough to be hit
+BIG_ROSTER = 800  # agents already there, so that a write takes long enough to be hit
+
+
+class RosterWatcher:
+    """Reads the roster over and over while fleets write it: a reader must only ever see a
+    whole roster, the old one or a new one (atomic writes), never a torn one. A read is torn
+    when it does not parse, or holds fewer agents than were there before (a file cut at a
+    line end still parses). Only parsing, so that reads are many and cheap."""
+
+    def __init__(self, fleet: FleetUnderTest, at_least: int) -> None:
+        self.fleet, self.at_least = fleet, at_least
+        self.reads = 0
+        self.torn: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> RosterWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.001):  # leave the fleets a core to write with
+            agents = (self.fleet.roster() or {}).get("agents")
+            self.reads += 1
+            if not (isinstance(agents, list) and len(agents) >= self.at_least):
+                seen = (
+                    f"{len(agents)} agents"
+                    if isinstance(agents, list)
+                    else "no agents list (an empty or unreadable file)"
+                )
+                if len(self.torn) < 3:
+                    self.torn.append(seen[:100])
 
 
 @pytest.mark.requirement("ROS.5")
@@ -198,39 +235,49 @@ def test_adds_killed_at_random_points_lose_nothing_reported(installed: FleetUnde
     ]
     fleet.plant_roster(yaml.safe_dump(roster, sort_keys=False))
     before = set(fleet.roster_names())
-    typical = fleet.ok("add", "probe", *WORKER, "--no-start").seconds
+    # how long an add takes AT_ONCE at a time here: kills fall across that whole span
+    probes = [f"probe{i}" for i in range(AT_ONCE)]
+    with ThreadPoolExecutor(AT_ONCE) as pool:
+        typical = max(
+            r.seconds for r in pool.map(lambda n: fleet.ok("add", n, *WORKER, "--no-start"), probes)
+        )
     chance = random.Random(5)  # reproducible: the same kill points every run
     reported, killed = set(), 0
     names = [f"kill{i:02d}" for i in range(KILLED_ADDS)]
-    for batch in range(0, KILLED_ADDS, AT_ONCE):
-        running = [
-            (
-                n,
-                subprocess.Popen(
-                    [*fleet.command, "add", n, *WORKER, "--no-start"],
-                    env=fleet.environ(),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                ),
-            )
-            for n in names[batch : batch + AT_ONCE]
-        ]
-        deadline = [time.monotonic() + chance.uniform(0, 1.3 * typical) for _ in running]
-        for (name, proc), kill_at in sorted(
-            zip(running, deadline, strict=True), key=lambda pair: pair[1]
-        ):
-            try:
-                code = proc.wait(timeout=max(0.0, kill_at - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                code = proc.wait()
-                killed += 1
-            if code == 0:
-                reported.add(name)
+    with RosterWatcher(fleet, len(before)) as watcher:
+        for batch in range(0, KILLED_ADDS, AT_ONCE):
+            running = [
+                (
+                    n,
+                    subprocess.Popen(
+                        [*fleet.command, "add", n, *WORKER, "--no-start"],
+                        env=fleet.environ(),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    ),
+                )
+                for n in names[batch : batch + AT_ONCE]
+            ]
+            deadline = [time.monotonic() + chance.uniform(0, 1.3 * typical) for _ in running]
+            for (name, proc), kill_at in sorted(
+                zip(running, deadline, strict=True), key=lambda pair: pair[1]
+            ):
+                try:
+                    code = proc.wait(timeout=max(0.0, kill_at - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    proc.send_signal(signal.SIGKILL)
+                    code = proc.wait()
+                    killed += 1
+                if code == 0:
+                    reported.add(name)
+    assert not watcher.torn, (
+        f"a reader saw a half-written roster ({len(watcher.torn)} of "
+        f"{watcher.reads} reads): {watcher.torn}"
+    )
     problems = schema_problems(fleet.roster())
     assert not problems, f"after {killed} kills the roster is invalid: {problems[:5]}"
     present = set(fleet.roster_names())
-    lost = sorted((before | reported | {"probe"}) - present)
+    lost = sorted((before | reported | set(probes)) - present)
     assert not lost, (
         f"{len(lost)} agents lost after {killed} of {KILLED_ADDS} adds were killed: {lost[:20]}"
     )

@@ -1,0 +1,62 @@
+#!/bin/sh
+# The systemd backend's forwarding shim, installed in front of PATH as systemctl, loginctl
+# and tmux. It records the call and applies injected failures (the shared prelude, as on the
+# fake backend), then runs the same command with the same arguments in the backend's
+# container, as its user, and passes on the output and the exit code.
+#
+# Set by the backend (Backend.environ): MOSAIC_CONFORMANCE_STATE, XDG_CONFIG_HOME and
+#   MOSAIC_CONFORMANCE_SYSTEMD_DOCKER     the docker client to run
+#   MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER  the container's id
+#   MOSAIC_CONFORMANCE_SYSTEMD_UID        the container user's uid
+#   MOSAIC_CONFORMANCE_SYSTEMD_SHARED     the folder shared with the container (same path)
+#   MOSAIC_CONFORMANCE_SYSTEMD_CHOWN      set when the host runs as root: files the fleet
+#                                         wrote are handed to the container user first
+
+# shellcheck source=_prelude.sh
+. "${0%/*}/_prelude.sh"
+
+_fw_docker=${MOSAIC_CONFORMANCE_SYSTEMD_DOCKER:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_DOCKER}
+_fw_container=${MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER}
+_fw_uid=${MOSAIC_CONFORMANCE_SYSTEMD_UID:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_UID}
+_fw_shared=${MOSAIC_CONFORMANCE_SYSTEMD_SHARED:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_SHARED}
+
+# _fw_check_injected ARG...: the verb is the first argument that is not an option; the words
+# after it that are not options are its units (or, for loginctl, its users).
+_fw_check_injected() {
+    while [ $# -gt 0 ]; do
+        case $1 in
+        -*) shift ;;
+        *) break ;;
+        esac
+    done
+    [ $# -gt 0 ] || return 1
+    _fw_verb=$1
+    shift
+    _mc_injected "$_fw_verb" "$@"
+}
+
+if _fw_check_injected "$@"; then
+    _mc_fail_injected "$@"
+fi
+
+# The container user reads the units and env files the fleet wrote, and writes its
+# enablement links and heartbeats beside them: hand it the fleet's folders, but only those
+# inside the shared folder.
+if [ -n "${MOSAIC_CONFORMANCE_SYSTEMD_CHOWN:-}" ]; then
+    for _fw_dir in "${XDG_CONFIG_HOME:-}" "${MOSAIC_HOME:-}"; do
+        case $_fw_dir in
+        "$_fw_shared"/?*) [ ! -e "$_fw_dir" ] || chown -R "$_fw_uid:$_fw_uid" "$_fw_dir" ;;
+        esac
+    done
+fi
+
+# -i only when stdin is not a terminal: a terminal is the developer's, not the fleet's.
+_fw_stdin=-i
+[ ! -t 0 ] || _fw_stdin=
+# shellcheck disable=SC2086 # _fw_stdin is one word or none
+"$_fw_docker" exec $_fw_stdin -u "$_fw_uid" \
+    -e "XDG_RUNTIME_DIR=/run/user/$_fw_uid" -e "XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-}" \
+    "$_fw_container" "$_mc_argv0" "$@"
+_fw_exit=$?
+_mc_record "$_fw_exit" "$@"
+exit "$_fw_exit"

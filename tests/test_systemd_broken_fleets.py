@@ -1,0 +1,111 @@
+"""The broken fleets that get enable/disable wrong fail on a real systemd too, naming the
+same requirement ids as on the fake backend (``test_broken_fleets.EXPECTED``).
+
+Only the SYM suites run (the others do not depend on the backend), and Hypothesis does not
+shrink a failing SYM.6 sequence: on a real systemd each replay costs seconds, and the first
+failing sequence is enough to name the requirement.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from test_broken_fleets import BROKEN, EXPECTED
+
+from mosaic_conformance.catalogue import CATALOGUE
+
+docker = pytest.importorskip("docker")
+
+pytest_plugins = ["pytester"]
+
+# whole suite runs on a real systemd: minutes on a loaded machine
+pytestmark = pytest.mark.timeout(1800)
+
+VARIANTS = (
+    "no-enable-on-add",
+    "enable-only-when-starting",
+    "fatal-enable-failure",
+    "no-disable-on-remove",
+    "disable-despite-keep-files",
+    "fatal-disable-failure",
+)
+
+NO_SHRINK_PROFILE = """
+from hypothesis import HealthCheck, Phase, settings
+
+settings.register_profile(
+    "mosaic-systemd",
+    max_examples=5,
+    stateful_step_count=8,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def engine() -> None:
+    try:
+        client = docker.from_env()
+        client.ping()
+        client.close()
+    except docker.errors.DockerException as exc:
+        pytest.skip(f"no Docker engine answers: {exc}")
+
+
+@pytest.mark.usefixtures("engine")
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
+    pytester: pytest.Pytester, variant: str
+) -> None:
+    pytester.makeconftest(NO_SHRINK_PROFILE)
+    result = pytester.runpytest_subprocess(
+        "--conformance",
+        "--conformance-strict",
+        "--backend",
+        "systemd",
+        "--conformance-report",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "--conformance-skip",
+        ",".join(rid for rid in CATALOGUE if not rid.startswith("SYM.")),
+        "--hypothesis-profile",
+        "mosaic-systemd",
+        "--fleet-cmd",
+        f"{sys.executable} {BROKEN} {variant}",
+        "--fleet-profiles-env",
+        "MOSAIC_FLEET_PROFILES",
+    )
+    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    outcomes = {r["id"]: r["outcome"] for r in report["requirements"]}
+    failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
+    assert result.ret == 1
+    assert failed == {rid for rid in EXPECTED[variant] if rid.startswith("SYM.")}
+
+
+@pytest.mark.usefixtures("engine")
+def test_the_reference_meets_every_fleet_requirement_on_systemd(pytester: pytest.Pytester) -> None:
+    """The whole fleet suite on a real systemd: SYM.6 across real reboots, SYM.8's linger."""
+    result = pytester.runpytest_subprocess(
+        "--conformance",
+        "--conformance-strict",
+        "--backend",
+        "systemd",
+        "--conformance-report",
+        "out",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+    )
+    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    assert {r["id"]: r["reason"] for r in report["requirements"] if r["outcome"] != "passed"} == {}
+    assert result.ret == 0
