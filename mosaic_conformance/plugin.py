@@ -104,17 +104,32 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_expect", "default for --conformance-expect")
 
 
+# Before Hypothesis's own pytest_configure, which loads `--hypothesis-profile`.
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requirement(*ids): the catalogue requirement(s) a conformance test judges"
     )
     if not (config.getoption("conformance") or config.getoption("conformance_list")):
         return
+    register_hypothesis_profiles()
     settings = Settings.from_config(config)
     config.args[:] = [str(SUITES_DIR / s) for s in settings.suites]
     run = ConformanceRun(config, settings)
     config.stash[run_key] = run
     config.pluginmanager.register(run, "mosaic-conformance-run")
+
+
+def register_hypothesis_profiles() -> None:
+    """The suites' Hypothesis profiles, for ``--hypothesis-profile``: ``mosaic-ci`` (the
+    default: few derandomised examples, fast and reproducible) and ``mosaic-thorough``."""
+    from hypothesis import HealthCheck, settings
+
+    base = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    settings.register_profile(
+        "mosaic-ci", base, max_examples=5, stateful_step_count=8, derandomize=True
+    )
+    settings.register_profile("mosaic-thorough", base, max_examples=60, stateful_step_count=25)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

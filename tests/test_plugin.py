@@ -171,6 +171,16 @@ def test_list_prints_the_catalogue_and_runs_nothing(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(["*no tests ran*"])
 
 
+@pytest.mark.parametrize("profile", ["mosaic-ci", "mosaic-thorough"])
+def test_the_suites_hypothesis_profiles_can_be_chosen(
+    pytester: pytest.Pytester, profile: str
+) -> None:
+    make_suite(pytester, test_ok=PASS_MUST)
+    # A fresh interpreter: Hypothesis keeps profiles registered by earlier in-process runs.
+    result = pytester.runpytest_subprocess("--conformance", "--hypothesis-profile", profile)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+
+
 def test_junitxml_carries_requirement_ids(pytester: pytest.Pytester) -> None:
     make_suite(pytester, test_ok=PASS_MUST, test_bad=FAIL_MUST)
     run(pytester, "--junitxml", "junit.xml")
