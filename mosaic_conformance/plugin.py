@@ -84,6 +84,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not judge these requirements (reported as skipped)",
     )
     group.addoption(
+        "--conformance-only",
+        metavar="ID[,ID]",
+        action="append",
+        default=[],
+        help="judge only these requirements: tests of no other id are skipped (for "
+        "working on one gap)",
+    )
+    group.addoption(
         "--conformance-expect",
         metavar="FILE",
         help="YAML mapping of requirement id to the reason it is known to fail",
@@ -182,6 +190,8 @@ class Settings:
         )
         self.strict: bool = config.getoption("conformance_strict") or _pytest_strict(config)
         self.skip = _parse_ids(",".join(config.getoption("conformance_skip")), "--conformance-skip")
+        only = ",".join(config.getoption("conformance_only"))
+        self.only = _parse_ids(only, "--conformance-only") if only else None
         expect = option("conformance_expect", "conformance_expect")
         self.expectations = Expectations.load(Path(expect)) if expect else Expectations({})
         report = option("conformance_report", "conformance_report")
@@ -291,9 +301,17 @@ class ConformanceRun:
                 # ids travel with every report (through xdist too) and into JUnit XML
                 item.user_properties.append(("requirement", i))
             skipped = sorted(set(ids) & self.settings.skip)
+            only = self.settings.only
             if skipped:
                 item.add_marker(
                     pytest.mark.skip(reason=f"not judged: --conformance-skip {','.join(skipped)}")
+                )
+                continue
+            if only is not None and not set(ids) & only:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"not judged: --conformance-only {','.join(sorted(only))}"
+                    )
                 )
                 continue
             expected = self.settings.expectations.reason_for(ids)

@@ -1,12 +1,14 @@
-"""Matrix connectors with one deliberate defect each, for proving the connector suite catches
-them (``--connector-factory broken_connectors:NAME``). Each is the shipped connector but for
-the one method that carries its defect."""
+"""Connectors with one deliberate defect each, for proving the connector suite catches them
+(``--connector-factory broken_connectors:NAME``): Matrix ones, then ``tmux_*`` and
+``discord_*``. Each is the shipped connector but for the one method that carries its defect."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import secrets
 import threading
 import uuid
 from collections.abc import Mapping
@@ -15,7 +17,11 @@ from urllib.parse import quote
 
 import httpx
 
+from mosaic_conformance.connectors import discord
+from mosaic_conformance.connectors.discord import DiscordConnector
 from mosaic_conformance.connectors.matrix import TOKEN_ENV, MatrixConnector
+from mosaic_conformance.connectors.tmux import TmuxConnector
+from mosaic_conformance.connectors.tmux_chat import INBOX_FILE, now_iso
 from mosaic_conformance.connectors.types import (
     ConnectorConfig,
     ConnectorHealth,
@@ -181,3 +187,152 @@ stops_polling_after_an_error_answer = _factory(StopsPollingAfterAnErrorAnswer)
 delivers_newest_first = _factory(DeliversNewestFirst)
 no_sender_filter = _factory(MatrixConnector, operators=())  # the configured operators ignored
 no_room_filter = _factory(NoRoomFilter)
+
+
+# --- tmux -----------------------------------------------------------------------------------
+
+
+class TmuxEchoesOwnMessages(TmuxConnector):
+    """Writes what it sends into the operator's inbox, as a screen-scraper would read it."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        record = {"id": "echo", "text": message.text, "sender": "root", "ts": now_iso()}
+        with open(self.directory / INBOX_FILE, "a", encoding="utf-8") as inbox:
+            inbox.write(json.dumps(record) + "\n")
+        return result
+
+
+class TmuxNewIdPerRetry(TmuxConnector):
+    """Makes a fresh message id on every attempt, so a retry shows a second copy."""
+
+    def _deliver(self, request: Mapping[str, object]) -> dict[str, object]:
+        return super()._deliver({**request, "id": self._new_message_id()})
+
+
+class TmuxRaisesWhenDown(TmuxConnector):
+    """Lets a missing server's error escape from send."""
+
+    def _deliver(self, request: Mapping[str, object]) -> dict[str, object]:
+        if not self.server.is_alive():
+            raise RuntimeError("no tmux server")
+        return super()._deliver(request)
+
+
+class TmuxDeafUnsubscribe(TmuxConnector):
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        super().subscribe(handler)
+        return lambda: None  # the defect: the handler stays
+
+
+class TmuxHealthyWhenDown(TmuxConnector):
+    """Reports healthy without asking tmux."""
+
+    def health(self) -> ConnectorHealth:
+        return ConnectorHealth(True, True, None, "always fine")
+
+
+class TmuxHangsOnSilence(TmuxConnector):
+    """Asks libtmux alone, which waits for a hung tmux server forever."""
+
+    def health(self) -> ConnectorHealth:
+        alive = self.server.is_alive()
+        return ConnectorHealth(alive, alive, None, "asked libtmux")
+
+
+class TmuxDropsThreads(TmuxConnector):
+    """Forgets the thread of what it sends."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return super().send(OutboundMessage(message.text))
+
+
+def _tmux(cls: type[TmuxConnector]) -> Any:
+    return lambda config: cls(config.tmux)
+
+
+tmux_echoes_own_messages = _tmux(TmuxEchoesOwnMessages)
+tmux_new_id_per_retry = _tmux(TmuxNewIdPerRetry)
+tmux_raises_when_down = _tmux(TmuxRaisesWhenDown)
+tmux_deaf_unsubscribe = _tmux(TmuxDeafUnsubscribe)
+tmux_healthy_when_down = _tmux(TmuxHealthyWhenDown)
+tmux_hangs_on_silence = _tmux(TmuxHangsOnSilence)
+tmux_drops_threads = _tmux(TmuxDropsThreads)
+
+
+# --- Discord --------------------------------------------------------------------------------
+
+
+class DiscordNewNonceEachTry(DiscordConnector):
+    """Retries a send with a fresh nonce, so the server cannot tell it is the same message."""
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if method == "POST" and kwargs.get("json"):
+            kwargs["json"] = {**kwargs["json"], "nonce": secrets.token_hex(3)}
+        return super()._request(method, path, **kwargs)
+
+
+class DiscordEchoesItself(DiscordConnector):
+    """Filters neither its own messages nor (so its echo shows) by operator."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        self.config = dataclasses.replace(self.config, operators=())
+        super()._dispatch(message, thread_id, me="nobody")
+
+
+class DiscordRaisesOnFailure(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        if not result.delivered:
+            raise RuntimeError(result.error)
+        return result
+
+
+class DiscordDropsThreads(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        return super().send(OutboundMessage(message.text))
+
+
+class DiscordDeafUnsubscribe(DiscordConnector):
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        super().subscribe(handler)
+        return lambda: None  # the defect: the handler stays
+
+
+class DiscordTrustsAnyToken(DiscordConnector):
+    def health(self) -> ConnectorHealth:
+        health = super().health()
+        return dataclasses.replace(health, authenticated=health.reachable)
+
+
+class DiscordHangsOnSilence(DiscordConnector):
+    """Asks ``/users/@me`` with no timeout at all."""
+
+    def health(self) -> ConnectorHealth:
+        try:
+            response = self._client.get("/users/@me", timeout=None)  # waits forever
+        except httpx.HTTPError:  # once the silent server is closed at the end
+            return ConnectorHealth(False, False)
+        return ConnectorHealth(True, response.status_code == 200)
+
+
+class DiscordLetsEveryoneIn(DiscordConnector):
+    """Ignores the configured operators."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        self.config = dataclasses.replace(self.config, operators=())
+        super()._dispatch(message, thread_id, me)
+
+
+def _discord(cls: type[DiscordConnector]) -> Any:
+    return lambda config: cls(config.discord, os.environ[discord.TOKEN_ENV])
+
+
+discord_new_nonce_each_try = _discord(DiscordNewNonceEachTry)
+discord_echoes_itself = _discord(DiscordEchoesItself)
+discord_raises_on_failure = _discord(DiscordRaisesOnFailure)
+discord_drops_threads = _discord(DiscordDropsThreads)
+discord_deaf_unsubscribe = _discord(DiscordDeafUnsubscribe)
+discord_trusts_any_token = _discord(DiscordTrustsAnyToken)
+discord_hangs_on_silence = _discord(DiscordHangsOnSilence)
+discord_lets_everyone_in = _discord(DiscordLetsEveryoneIn)
