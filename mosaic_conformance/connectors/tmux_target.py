@@ -204,11 +204,13 @@ class TmuxScenario:
             with closing_all() as closing:
                 closing.extend(self._made)
         finally:
-            if self._silent is not None:
-                self._silent.close()
-            self._kill_server()
-            tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
-            shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
+            try:
+                if self._silent is not None:
+                    self._silent.close()
+                self._kill_server()
+            finally:  # even when the wait for the server is interrupted
+                tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
+                shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
 
     def _processes(self) -> tuple[int | None, list[int]]:
         """The tmux server's pid and its panes' (the chat programs), while it answers."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -268,13 +269,17 @@ CONCURRENT_ADDS = 20
 
 
 @pytest.mark.requirement("ROS.5")
-def test_concurrent_adds_lose_no_agent(installed: FleetUnderTest) -> None:
+def test_concurrent_adds_lose_no_agent(
+    installed: FleetUnderTest, record_property: Callable[[str, object], None]
+) -> None:
     fleet = installed
     before = set(fleet.roster_names())
     names = [f"conc{i:02d}" for i in range(CONCURRENT_ADDS)]
     with ThreadPoolExecutor(max_workers=CONCURRENT_ADDS) as pool:
         results = list(pool.map(lambda n: fleet.run("add", n, *WORKER, "--no-start"), names))
     succeeded = {n for n, r in zip(names, results, strict=True) if r.exit_code == 0}
+    record_property("concurrent_adds", len(names))
+    record_property("adds_reported", len(succeeded))
     roster = fleet.roster()
     problems = schema_problems(roster)
     assert not problems, f"concurrent adds left an invalid roster: {problems}"
