@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,14 @@ def register_hypothesis_profiles() -> None:
         "mosaic-ci", base, max_examples=5, stateful_step_count=8, derandomize=True
     )
     settings.register_profile("mosaic-thorough", base, max_examples=60, stateful_step_count=25)
+
+
+@pytest.fixture
+def record_figure(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """Record a figure of what a test tried (cases, faults, messages) with its report and as a
+    property of its JUnit testcase, like ``record_property`` but without its warning under
+    pytest's default ``junit_family``."""
+    return lambda name, value: request.node.user_properties.append((name, value))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

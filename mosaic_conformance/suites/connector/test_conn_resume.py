@@ -117,7 +117,7 @@ def test_an_operator_writing_through_faults_loses_nothing(
     scenario: Scenario,
     operator: OperatorSide,
     fault_name: str,
-    record_property: Callable[[str, object], None],
+    record_figure: Callable[[str, object], None],
 ) -> None:
     fault = FAULTS[fault_name]
     require(connector_target, fault.capability)
@@ -139,9 +139,9 @@ def test_an_operator_writing_through_faults_loses_nothing(
     fence = unique("CONN.11 the last operator message")
     operator.post(fence)
     posted.append(fence)
-    record_property("operator_messages", len(posted))
-    record_property("connector_sends", sends)
-    record_property("faults_injected", ROUNDS * fault.per_round)
+    record_figure("operator_messages", len(posted))
+    record_figure("connector_sends", sends)
+    record_figure("faults_injected", ROUNDS * fault.per_round)
 
     inbox.wait_for_all(posted, RECOVERY_WAIT_S)
     wanted = set(posted)

@@ -59,7 +59,7 @@ def judge(fleet: FleetUnderTest, act: Callable[[], Any], accepted: Callable[[], 
 
 @pytest.mark.requirement("ROS.3")
 def test_generated_agent_names(
-    installed: FleetUnderTest, machine_settings: Any, record_property: Callable[[str, object], None]
+    installed: FleetUnderTest, machine_settings: Any, record_figure: Callable[[str, object], None]
 ) -> None:
     cases = 0
 
@@ -82,7 +82,7 @@ def test_generated_agent_names(
     try:
         add_then_remove()
     finally:
-        record_property("cases", cases)
+        record_figure("cases", cases)
 
 
 # --- generated rosters --------------------------------------------------------------------
@@ -172,7 +172,7 @@ def _not_utf8(data: bytes) -> bool:
 
 @pytest.mark.requirement("ROS.3")
 def test_generated_rosters(
-    fleet: FleetUnderTest, machine_settings: Any, record_property: Callable[[str, object], None]
+    fleet: FleetUnderTest, machine_settings: Any, record_figure: Callable[[str, object], None]
 ) -> None:
     cases = 0
     fleet.ok("init", "--profile", "general", "--write")
@@ -198,7 +198,7 @@ def test_generated_rosters(
     try:
         add_to()
     finally:
-        record_property("cases", cases)
+        record_figure("cases", cases)
 
 
 # --- killed mid-write ---------------------------------------------------------------------
@@ -245,7 +245,7 @@ class RosterWatcher:
 
 @pytest.mark.requirement("ROS.5")
 def test_adds_killed_at_random_points_lose_nothing_reported(
-    installed: FleetUnderTest, record_property: Callable[[str, object], None]
+    installed: FleetUnderTest, record_figure: Callable[[str, object], None]
 ) -> None:
     fleet = installed
     roster = fleet.roster() or {}
@@ -289,9 +289,9 @@ def test_adds_killed_at_random_points_lose_nothing_reported(
                     killed += 1
                 if code == 0:
                     reported.add(name)
-    record_property("adds_killed", killed)
-    record_property("adds_reported", len(reported))
-    record_property("roster_reads", watcher.reads)
+    record_figure("adds_killed", killed)
+    record_figure("adds_reported", len(reported))
+    record_figure("roster_reads", watcher.reads)
     assert not watcher.torn, (
         f"a reader saw a half-written roster ({len(watcher.torn)} of "
         f"{watcher.reads} reads): {watcher.torn}"

@@ -270,7 +270,7 @@ CONCURRENT_ADDS = 20
 
 @pytest.mark.requirement("ROS.5")
 def test_concurrent_adds_lose_no_agent(
-    installed: FleetUnderTest, record_property: Callable[[str, object], None]
+    installed: FleetUnderTest, record_figure: Callable[[str, object], None]
 ) -> None:
     fleet = installed
     before = set(fleet.roster_names())
@@ -278,8 +278,8 @@ def test_concurrent_adds_lose_no_agent(
     with ThreadPoolExecutor(max_workers=CONCURRENT_ADDS) as pool:
         results = list(pool.map(lambda n: fleet.run("add", n, *WORKER, "--no-start"), names))
     succeeded = {n for n, r in zip(names, results, strict=True) if r.exit_code == 0}
-    record_property("concurrent_adds", len(names))
-    record_property("adds_reported", len(succeeded))
+    record_figure("concurrent_adds", len(names))
+    record_figure("adds_reported", len(succeeded))
     roster = fleet.roster()
     problems = schema_problems(roster)
     assert not problems, f"concurrent adds left an invalid roster: {problems}"
