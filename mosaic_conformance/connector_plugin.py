@@ -25,6 +25,7 @@ import pytest
 from .connectors import SHIPPED_FACTORIES, ConnectorFactory, load_factory
 from .connectors.testing import ConnectorMaker, ConnectorTarget, TargetOptions, load_target
 from .connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
+from .secrets import mask_also
 
 KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
 DEFAULT_KIND_FOR_CUSTOM: ConnectorKind = "matrix"
@@ -144,6 +145,7 @@ def _target_settings(config: pytest.Config) -> dict[str, str]:
         settings["shared_secret"] = secret
     if token:
         settings["registration_token"] = token
+    mask_also(secret or "", token or "")
     return settings
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not judge these requirements (reported as skipped)",
     )
     group.addoption(
+        "--conformance-only",
+        metavar="ID[,ID]",
+        action="append",
+        default=[],
+        help="judge only these requirements: tests of no other id are skipped (for "
+        "working on one gap)",
+    )
+    group.addoption(
         "--conformance-expect",
         metavar="FILE",
         help="YAML mapping of requirement id to the reason it is known to fail",
@@ -104,17 +113,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("conformance_expect", "default for --conformance-expect")
 
 
+# Before Hypothesis's own pytest_configure, which loads `--hypothesis-profile`.
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requirement(*ids): the catalogue requirement(s) a conformance test judges"
     )
     if not (config.getoption("conformance") or config.getoption("conformance_list")):
         return
+    register_hypothesis_profiles()
     settings = Settings.from_config(config)
     config.args[:] = [str(SUITES_DIR / s) for s in settings.suites]
     run = ConformanceRun(config, settings)
     config.stash[run_key] = run
     config.pluginmanager.register(run, "mosaic-conformance-run")
+
+
+def register_hypothesis_profiles() -> None:
+    """The suites' Hypothesis profiles, for ``--hypothesis-profile``: ``mosaic-ci`` (the
+    default: few derandomised examples, fast and reproducible) and ``mosaic-thorough``."""
+    from hypothesis import HealthCheck, settings
+
+    base = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    settings.register_profile(
+        "mosaic-ci", base, max_examples=5, stateful_step_count=8, derandomize=True
+    )
+    settings.register_profile("mosaic-thorough", base, max_examples=60, stateful_step_count=25)
+
+
+@pytest.fixture
+def record_figure(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """Record a figure of what a test tried (cases, faults, messages) with its report and as a
+    property of its JUnit testcase, like ``record_property`` but without its warning under
+    pytest's default ``junit_family``."""
+    return lambda name, value: request.node.user_properties.append((name, value))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -167,6 +199,8 @@ class Settings:
         )
         self.strict: bool = config.getoption("conformance_strict") or _pytest_strict(config)
         self.skip = _parse_ids(",".join(config.getoption("conformance_skip")), "--conformance-skip")
+        only = ",".join(config.getoption("conformance_only"))
+        self.only = _parse_ids(only, "--conformance-only") if only else None
         expect = option("conformance_expect", "conformance_expect")
         self.expectations = Expectations.load(Path(expect)) if expect else Expectations({})
         report = option("conformance_report", "conformance_report")
@@ -276,9 +310,17 @@ class ConformanceRun:
                 # ids travel with every report (through xdist too) and into JUnit XML
                 item.user_properties.append(("requirement", i))
             skipped = sorted(set(ids) & self.settings.skip)
+            only = self.settings.only
             if skipped:
                 item.add_marker(
                     pytest.mark.skip(reason=f"not judged: --conformance-skip {','.join(skipped)}")
+                )
+                continue
+            if only is not None and not set(ids) & only:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"not judged: --conformance-only {','.join(sorted(only))}"
+                    )
                 )
                 continue
             expected = self.settings.expectations.reason_for(ids)

@@ -1,12 +1,15 @@
-"""Matrix connectors with one deliberate defect each, for proving the connector suite catches
-them (``--connector-factory broken_connectors:NAME``). Each is the shipped connector but for
-the one method that carries its defect."""
+"""Connectors with one deliberate defect each, for proving the connector suite catches them
+(``--connector-factory broken_connectors:NAME``): Matrix ones, then ``tmux_*`` and
+``discord_*``. Each is the shipped connector but for the one method that carries its defect."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import secrets
+import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +17,11 @@ from urllib.parse import quote
 
 import httpx
 
+from mosaic_conformance.connectors import discord
+from mosaic_conformance.connectors.discord import DiscordConnector
 from mosaic_conformance.connectors.matrix import TOKEN_ENV, MatrixConnector
+from mosaic_conformance.connectors.tmux import TmuxConnector
+from mosaic_conformance.connectors.tmux_chat import INBOX_FILE, now_iso
 from mosaic_conformance.connectors.types import (
     ConnectorConfig,
     ConnectorHealth,
@@ -100,10 +107,70 @@ class HangsOnUnreachableServer(MatrixConnector):
         return super().health()
 
 
-def _factory(cls: type[MatrixConnector]) -> Any:
+class SyncWithoutSince(MatrixConnector):
+    """After a failed ``/sync`` it starts over without ``since``, as on a first start: the
+    server sends the room's recent timeline again, and all of it is delivered again."""
+
+    def _poll_until_closed(self) -> None:
+        while not self._closed.is_set():
+            since = self._since
+            try:
+                body = self._sync(timeout_ms=int(self._sync_timeout_s * 1000), since=since)
+            except (httpx.HTTPError, ValueError, RuntimeError):
+                self._since = None  # the defect: its place in the stream is forgotten
+                if self._closed.wait(0.25):
+                    return
+                continue
+            room = body.get("rooms", {}).get("join", {}).get(self._config.room_id, {})
+            events = room.get("timeline", {}).get("events", [])
+            with self._lock:
+                for message in filter(None, map(self._inbound, events)):
+                    for handler in list(self._handlers.values()):
+                        handler(message)  # no memory of what was delivered before
+                self._since = body.get("next_batch", since)
+
+
+class StopsPollingAfterAnErrorAnswer(MatrixConnector):
+    """Its poller ends at the first ``/sync`` answered with an error (a 5xx, a 429)."""
+
+    def _sync(self, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return super()._sync(**kwargs)
+        except httpx.HTTPStatusError as exc:
+            if threading.current_thread() is self._poller:
+                raise GaveUp(str(exc)) from None  # the defect: the poller ends here
+            raise
+
+
+class GaveUp(Exception):
+    """Not one of the errors the poller retries: it ends the poller's thread."""
+
+
+class DeliversNewestFirst(MatrixConnector):
+    """Delivers what one ``/sync`` brings newest first."""
+
+    def _messages(self, body: Mapping[str, Any], since: str) -> list[InboundMessage]:
+        return super()._messages(body, since)[::-1]
+
+
+class NoRoomFilter(MatrixConnector):
+    """Syncs every room its user is in and delivers the operator's messages from all."""
+
+    def _sync_filter(self) -> dict[str, Any]:
+        sync_filter = super()._sync_filter()
+        del sync_filter["room"]["rooms"]
+        return sync_filter
+
+    def _messages(self, body: Mapping[str, Any], since: str) -> list[InboundMessage]:
+        rooms = body.get("rooms", {}).get("join", {}).values()
+        events = [e for room in rooms for e in room.get("timeline", {}).get("events", [])]
+        return list(filter(None, map(self._inbound, events)))
+
+
+def _factory(cls: type[MatrixConnector], **changes: Any) -> Any:
     def create(config: ConnectorConfig) -> MatrixConnector:
         assert config.matrix is not None
-        return cls(config.matrix, os.environ[TOKEN_ENV])
+        return cls(dataclasses.replace(config.matrix, **changes), os.environ[TOKEN_ENV])
 
     return create
 
@@ -115,3 +182,157 @@ drops_thread_relation = _factory(DropsThreadRelation)
 delivers_after_unsubscribe = _factory(DeliversAfterUnsubscribe)
 claims_authenticated_with_bad_token = _factory(ClaimsAuthenticatedWithBadToken)
 hangs_on_unreachable_server = _factory(HangsOnUnreachableServer)
+sync_without_since = _factory(SyncWithoutSince)
+stops_polling_after_an_error_answer = _factory(StopsPollingAfterAnErrorAnswer)
+delivers_newest_first = _factory(DeliversNewestFirst)
+no_sender_filter = _factory(MatrixConnector, operators=())  # the configured operators ignored
+no_room_filter = _factory(NoRoomFilter)
+
+
+# --- tmux -----------------------------------------------------------------------------------
+
+
+class TmuxEchoesOwnMessages(TmuxConnector):
+    """Writes what it sends into the operator's inbox, as a screen-scraper would read it."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        record = {"id": "echo", "text": message.text, "sender": "root", "ts": now_iso()}
+        with open(self.directory / INBOX_FILE, "a", encoding="utf-8") as inbox:
+            inbox.write(json.dumps(record) + "\n")
+        return result
+
+
+class TmuxNewIdPerRetry(TmuxConnector):
+    """Makes a fresh message id on every attempt, so a retry shows a second copy."""
+
+    def _deliver(self, request: Mapping[str, object]) -> dict[str, object]:
+        return super()._deliver({**request, "id": self._new_message_id()})
+
+
+class TmuxRaisesWhenDown(TmuxConnector):
+    """Lets a missing server's error escape from send."""
+
+    def _deliver(self, request: Mapping[str, object]) -> dict[str, object]:
+        if not self.server.is_alive():
+            raise RuntimeError("no tmux server")
+        return super()._deliver(request)
+
+
+class TmuxDeafUnsubscribe(TmuxConnector):
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        super().subscribe(handler)
+        return lambda: None  # the defect: the handler stays
+
+
+class TmuxHealthyWhenDown(TmuxConnector):
+    """Reports healthy without asking tmux."""
+
+    def health(self) -> ConnectorHealth:
+        return ConnectorHealth(True, True, None, "always fine")
+
+
+class TmuxHangsOnSilence(TmuxConnector):
+    """Asks libtmux alone, which waits for a hung tmux server forever."""
+
+    def health(self) -> ConnectorHealth:
+        alive = self.server.is_alive()
+        return ConnectorHealth(alive, alive, None, "asked libtmux")
+
+
+class TmuxDropsThreads(TmuxConnector):
+    """Forgets the thread of what it sends."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return super().send(OutboundMessage(message.text))
+
+
+def _tmux(cls: type[TmuxConnector]) -> Any:
+    return lambda config: cls(config.tmux)
+
+
+tmux_echoes_own_messages = _tmux(TmuxEchoesOwnMessages)
+tmux_new_id_per_retry = _tmux(TmuxNewIdPerRetry)
+tmux_raises_when_down = _tmux(TmuxRaisesWhenDown)
+tmux_deaf_unsubscribe = _tmux(TmuxDeafUnsubscribe)
+tmux_healthy_when_down = _tmux(TmuxHealthyWhenDown)
+tmux_hangs_on_silence = _tmux(TmuxHangsOnSilence)
+tmux_drops_threads = _tmux(TmuxDropsThreads)
+
+
+# --- Discord --------------------------------------------------------------------------------
+
+
+class DiscordNewNonceEachTry(DiscordConnector):
+    """Retries a send with a fresh nonce, so the server cannot tell it is the same message."""
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if method == "POST" and kwargs.get("json"):
+            kwargs["json"] = {**kwargs["json"], "nonce": secrets.token_hex(3)}
+        return super()._request(method, path, **kwargs)
+
+
+class DiscordEchoesItself(DiscordConnector):
+    """Filters neither its own messages nor (so its echo shows) by operator."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        self.config = dataclasses.replace(self.config, operators=())
+        super()._dispatch(message, thread_id, me="nobody")
+
+
+class DiscordRaisesOnFailure(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        if not result.delivered:
+            raise RuntimeError(result.error)
+        return result
+
+
+class DiscordDropsThreads(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        return super().send(OutboundMessage(message.text))
+
+
+class DiscordDeafUnsubscribe(DiscordConnector):
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        super().subscribe(handler)
+        return lambda: None  # the defect: the handler stays
+
+
+class DiscordTrustsAnyToken(DiscordConnector):
+    def health(self) -> ConnectorHealth:
+        health = super().health()
+        return dataclasses.replace(health, authenticated=health.reachable)
+
+
+class DiscordHangsOnSilence(DiscordConnector):
+    """Asks ``/users/@me`` with no timeout at all."""
+
+    def health(self) -> ConnectorHealth:
+        try:
+            response = self._client.get("/users/@me", timeout=None)  # waits forever
+        except httpx.HTTPError:  # once the silent server is closed at the end
+            return ConnectorHealth(False, False)
+        return ConnectorHealth(True, response.status_code == 200)
+
+
+class DiscordLetsEveryoneIn(DiscordConnector):
+    """Ignores the configured operators."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        self.config = dataclasses.replace(self.config, operators=())
+        super()._dispatch(message, thread_id, me)
+
+
+def _discord(cls: type[DiscordConnector]) -> Any:
+    return lambda config: cls(config.discord, os.environ[discord.TOKEN_ENV])
+
+
+discord_new_nonce_each_try = _discord(DiscordNewNonceEachTry)
+discord_echoes_itself = _discord(DiscordEchoesItself)
+discord_raises_on_failure = _discord(DiscordRaisesOnFailure)
+discord_drops_threads = _discord(DiscordDropsThreads)
+discord_deaf_unsubscribe = _discord(DiscordDeafUnsubscribe)
+discord_trusts_any_token = _discord(DiscordTrustsAnyToken)
+discord_hangs_on_silence = _discord(DiscordHangsOnSilence)
+discord_lets_everyone_in = _discord(DiscordLetsEveryoneIn)

@@ -6,6 +6,7 @@ reference with one defect, written as a subclass that undoes one thing the refer
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -126,8 +127,6 @@ class TwoOrchestratorsInGeneral(Fleet):
 
 
 def _planted(name: str) -> bool:
-    import os
-
     folder = os.environ.get("MOSAIC_FLEET_PROFILES")
     return bool(folder) and (Path(folder) / f"{name}.yaml").exists()
 
@@ -173,6 +172,19 @@ class UnlockedInPlaceWrites(Fleet):
         commands.write_atomic = in_place
         roster.write_atomic = in_place
         super().add(name, runtime, cls, start)
+
+
+@variant("prints-token-in-errors")
+class PrintsTokenInErrors(Fleet):
+    """Names the Matrix token in its error when an add fails, straight to stderr: unredacted."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        try:
+            super().add(name, runtime, cls, start)
+        except (FleetError, commands.UsageError):
+            token = os.environ.get("MATRIX_ACCESS_TOKEN", "(none)")
+            self._err.write(f"add {name!r} failed; the Matrix token in use is {token}\n")
+            raise
 
 
 @variant("in-place-writes")

@@ -1,13 +1,15 @@
 """Proof that the connector suite catches defects: each broken Matrix connector fails exactly
-the requirements it breaks; the shipped connector passes everything, in process and as a
+the requirements it breaks, and each broken tmux and Discord connector fails the requirement
+it breaks; the shipped connectors pass everything, in process and (Matrix) as a
 ``--connector-cmd`` program through the JSON-lines adapter.
 
-All runs share one Synapse started here (as ``--homeserver-url`` with its shared secret)."""
+Matrix runs share one Synapse started here (as ``--homeserver-url`` with its shared secret)."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,18 +24,47 @@ BROKEN = Path(__file__).parent / "broken_connectors.py"
 # factory -> the requirement ids its defect must fail (and no other)
 EXPECTED = {
     "echoes_own_messages": {"CONN.7"},
-    "new_txn_id_on_retry": {"CONN.6"},
+    "new_txn_id_on_retry": {"CONN.6", "CONN.11"},  # also retries a 5xx with a new txnId
     "raises_instead_of_not_delivered": {"CONN.5"},
     "drops_thread_relation": {"CONN.9"},
     "delivers_after_unsubscribe": {"CONN.8"},
     "claims_authenticated_with_bad_token": {"CONN.10"},
     "hangs_on_unreachable_server": {"CONN.10"},
+    "sync_without_since": {"CONN.11"},
+    "stops_polling_after_an_error_answer": {"CONN.11"},
+    "delivers_newest_first": {"CONN.11"},
+    "no_sender_filter": {"CONN.12"},
+    "no_room_filter": {"CONN.12"},
 }
 
+# tmux and Discord factory -> the requirement its defect breaks. Each is judged on that
+# requirement alone (--conformance-only): a whole suite per variant would cost minutes, and the
+# Matrix variants above already show the suite fails nothing it should not.
+CHAT_EXPECTED = {
+    "tmux_echoes_own_messages": {"CONN.7"},
+    "tmux_new_id_per_retry": {"CONN.6"},
+    "tmux_raises_when_down": {"CONN.5"},
+    "tmux_deaf_unsubscribe": {"CONN.8"},
+    "tmux_healthy_when_down": {"CONN.10"},
+    "tmux_hangs_on_silence": {"CONN.10"},
+    "tmux_drops_threads": {"CONN.9"},
+    "discord_new_nonce_each_try": {"CONN.6"},
+    "discord_echoes_itself": {"CONN.7"},
+    "discord_raises_on_failure": {"CONN.5"},
+    "discord_drops_threads": {"CONN.9"},
+    "discord_deaf_unsubscribe": {"CONN.8"},
+    "discord_trusts_any_token": {"CONN.10"},
+    "discord_hangs_on_silence": {"CONN.10"},
+    "discord_lets_everyone_in": {"CONN.12"},
+}
+needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
-def run_suite(
-    pytester: pytest.Pytester, synapse: SynapseHomeserver, *connector_args: str
-) -> tuple[int, dict[str, str], str]:
+
+def homeserver_args(synapse: SynapseHomeserver) -> tuple[str, ...]:
+    return ("--homeserver-url", synapse.url, "--homeserver-shared-secret", synapse.shared_secret)
+
+
+def run_suite(pytester: pytest.Pytester, *connector_args: str) -> tuple[int, dict[str, str], str]:
     pytester.makepyfile(broken_connectors=BROKEN.read_text())
     result = pytester.runpytest_subprocess(
         "--conformance",
@@ -42,10 +73,6 @@ def run_suite(
         "out",
         "-p",
         "no:cacheprovider",
-        "--homeserver-url",
-        synapse.url,
-        "--homeserver-shared-secret",
-        synapse.shared_secret,
         *connector_args,
     )
     report = json.loads((pytester.path / "out" / "conformance.json").read_text())
@@ -58,7 +85,7 @@ def test_suite_fails_a_broken_connector_on_exactly_its_requirements(
     pytester: pytest.Pytester, synapse: SynapseHomeserver, factory: str
 ) -> None:
     ret, outcomes, tail = run_suite(
-        pytester, synapse, "--connector-factory", f"broken_connectors:{factory}"
+        pytester, *homeserver_args(synapse), "--connector-factory", f"broken_connectors:{factory}"
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == EXPECTED[factory], tail
@@ -68,7 +95,7 @@ def test_suite_fails_a_broken_connector_on_exactly_its_requirements(
 def test_the_shipped_matrix_connector_passes_everything(
     pytester: pytest.Pytester, synapse: SynapseHomeserver
 ) -> None:
-    ret, outcomes, tail = run_suite(pytester, synapse, "--connector", "matrix")
+    ret, outcomes, tail = run_suite(pytester, *homeserver_args(synapse), "--connector", "matrix")
     assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}, tail
     assert ret == 0
 
@@ -78,7 +105,7 @@ def test_the_shipped_connector_passes_as_a_program_over_json_lines(
 ) -> None:
     adapter = [sys.executable, "-m", "mosaic_conformance.connectors.jsonlines", "serve"]
     cmd = shlex.join([*adapter, "--kind", "matrix"])
-    ret, outcomes, tail = run_suite(pytester, synapse, "--connector-cmd", cmd)
+    ret, outcomes, tail = run_suite(pytester, *homeserver_args(synapse), "--connector-cmd", cmd)
     assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}, tail
     assert ret == 0
 
@@ -89,7 +116,34 @@ def test_a_broken_program_over_json_lines_is_caught(
     adapter = [sys.executable, "-m", "mosaic_conformance.connectors.jsonlines", "serve"]
     factory = "broken_connectors:raises_instead_of_not_delivered"
     cmd = shlex.join([*adapter, "--kind", "matrix", "--factory", factory])
-    ret, outcomes, tail = run_suite(pytester, synapse, "--connector-cmd", cmd)
+    ret, outcomes, tail = run_suite(pytester, *homeserver_args(synapse), "--connector-cmd", cmd)
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == {"CONN.5"}, tail
     assert ret == 1
+
+
+def _chat_case(factory: str) -> object:
+    return pytest.param(factory, marks=[needs_tmux] if factory.startswith("tmux") else [])
+
+
+@pytest.mark.parametrize("factory", [_chat_case(f) for f in CHAT_EXPECTED])
+def test_suite_fails_a_broken_tmux_or_discord_connector_on_its_requirement(
+    pytester: pytest.Pytester, factory: str
+) -> None:
+    kind, expected = factory.partition("_")[0], CHAT_EXPECTED[factory]
+    ret, outcomes, tail = run_suite(
+        pytester,
+        *("--connector", kind, "--connector-factory", f"broken_connectors:{factory}"),
+        *("--conformance-only", ",".join(sorted(expected))),
+    )
+    failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
+    assert failed == expected, tail
+    assert ret == 1
+
+
+@pytest.mark.parametrize("kind", [pytest.param("tmux", marks=needs_tmux), "discord"])
+def test_the_shipped_tmux_and_discord_connectors_pass(pytester: pytest.Pytester, kind: str) -> None:
+    ret, outcomes, tail = run_suite(pytester, "--connector", kind)
+    assert {rid: o for rid, o in outcomes.items() if o not in ("passed", "skipped")} == {}, tail
+    assert outcomes["CONN.4"] == "passed", tail
+    assert ret == 0

@@ -27,6 +27,7 @@ EXPECTED = {
     "write-then-validate-init": {"R5.3"},
     "bad-names-accepted": {"ROS.3"},
     "unlocked-in-place-writes": {"ROS.5"},
+    "prints-token-in-errors": {"ROS.4"},
     "in-place-writes": {"ROS.5"},
 }
 

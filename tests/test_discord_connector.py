@@ -1,4 +1,5 @@
-"""The Discord connector against the local Discord stand-in, and broken variants."""
+"""The Discord connector's specifics against the local Discord stand-in, and the stand-in
+itself. The connector suite judges the rest (tests/test_broken_connectors.py)."""
 
 from __future__ import annotations
 
@@ -6,36 +7,19 @@ import itertools
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("httpx")
 
 import httpx
-from chat_checks import (
-    Inbox,
-    check_health,
-    check_others_filtered,
-    check_retry_delivers_once,
-    check_send_fails_softly,
-    check_send_is_seen,
-    check_subscribe_once_without_echo,
-    check_survives,
-    check_threads,
-    check_unsubscribe_stops,
-    post_fence,
-    unique,
-)
 
 from mosaic_conformance.backends.discord_standin import DiscordStandIn
 from mosaic_conformance.connectors import (
     ConnectorConfig,
-    ConnectorHealth,
     DiscordConfig,
     OrchestratorConnector,
     OutboundMessage,
-    SendResult,
     default_registry,
 )
 from mosaic_conformance.connectors.discord import (
@@ -45,7 +29,8 @@ from mosaic_conformance.connectors.discord import (
     create_connector,
 )
 from mosaic_conformance.connectors.discord_target import DiscordScenario, DiscordTarget
-from mosaic_conformance.connectors.testing import Scenario, TargetOptions, Variant
+from mosaic_conformance.connectors.testing import TargetOptions, Variant
+from mosaic_conformance.suites.connector.conftest import Inbox, unique
 
 Maker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]
 
@@ -65,59 +50,6 @@ def scenario(standin: DiscordStandIn, tmp_path: Path) -> Iterator[DiscordScenari
     with _target(standin, create_connector, tmp_path).scenario() as made:
         assert isinstance(made, DiscordScenario)
         yield made
-
-
-# The shipped connector passes every check.
-
-
-def test_send_is_seen_in_the_channel(scenario: Scenario) -> None:
-    check_send_is_seen(scenario)
-
-
-@pytest.mark.parametrize(
-    "variant", [Variant.SERVER_DOWN, Variant.BAD_TOKEN, Variant.SILENT_SERVER], ids=str
-)
-def test_undeliverable_send_is_not_delivered(scenario: Scenario, variant: Variant) -> None:
-    check_send_fails_softly(scenario, variant)
-
-
-def test_retried_send_is_posted_once(scenario: Scenario) -> None:
-    check_retry_delivers_once(scenario)
-
-
-def test_operator_messages_arrive_once_without_echo(scenario: Scenario) -> None:
-    check_subscribe_once_without_echo(scenario)
-
-
-def test_unsubscribe_stops_delivery(scenario: Scenario) -> None:
-    check_unsubscribe_stops(scenario)
-
-
-def test_strangers_and_other_channels_are_not_delivered(scenario: Scenario) -> None:
-    check_others_filtered(scenario, strangers=True, other_room=True)
-
-
-def test_threads_both_ways(scenario: Scenario) -> None:
-    check_threads(scenario)
-
-
-@pytest.mark.parametrize(
-    ("variant", "expected"),
-    [
-        (Variant.HEALTHY, (True, True)),
-        (Variant.BAD_TOKEN, (True, False)),
-        (Variant.SERVER_DOWN, (False, False)),
-        (Variant.SILENT_SERVER, (False, False)),
-    ],
-    ids=str,
-)
-def test_health(scenario: Scenario, variant: Variant, expected: tuple[bool, bool]) -> None:
-    check_health(scenario, variant, expected)
-
-
-@pytest.mark.parametrize("fault", ["restart", "drop"])
-def test_nothing_lost_or_doubled(scenario: Scenario, fault: str) -> None:
-    check_survives(scenario, fault)
 
 
 # Discord specifics
@@ -189,8 +121,7 @@ def test_history_before_subscribe_is_not_delivered(scenario: DiscordScenario) ->
     connector.subscribe(inbox)
     new_reply = unique("new reply")
     scenario.operator.post(new_reply, thread_id=thread_id)
-    inbox.wait_for_text(new_reply)
-    post_fence(scenario, inbox)
+    inbox.wait_for(new_reply)  # in order: anything older would have come first
     assert old not in inbox.texts()
     assert not any(t.startswith(("old reply", "an old thread")) for t in inbox.texts())
 
@@ -260,89 +191,3 @@ def test_standin_follows_the_documented_api(standin: DiscordStandIn) -> None:
         active = api.get(f"/guilds/{guild}/threads/active").json()["threads"]
         assert ids[0] in [t["id"] for t in active]
         assert api.get("/channels/1/messages").json()["code"] == 10003
-
-
-# Broken connectors: each check must catch its defect.
-
-
-class NewNonceEachTry(DiscordConnector):
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if method == "POST" and kwargs.get("json"):
-            kwargs["json"] = {**kwargs["json"], "nonce": unique("n")[-6:]}
-        return super()._request(method, path, **kwargs)
-
-
-class EchoesItself(DiscordConnector):
-    """Filters neither its own messages nor (so its echo shows) by operator."""
-
-    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
-        self.config = DiscordConfig(self.config.channel_id, (), self.config.api_base)
-        super()._dispatch(message, thread_id, me="nobody")
-
-
-class RaisesOnFailure(DiscordConnector):
-    def send(self, message: OutboundMessage) -> SendResult:
-        result = super().send(message)
-        if not result.delivered:
-            raise RuntimeError(result.error)
-        return result
-
-
-class DropsThreads(DiscordConnector):
-    def send(self, message: OutboundMessage) -> SendResult:
-        return super().send(OutboundMessage(message.text))
-
-
-class DeafUnsubscribe(DiscordConnector):
-    def subscribe(self, handler: Any) -> Any:
-        super().subscribe(handler)
-        return lambda: None
-
-
-class TrustsAnyToken(DiscordConnector):
-    def health(self) -> ConnectorHealth:
-        health = super().health()
-        return ConnectorHealth(health.reachable, health.reachable, None, health.detail)
-
-
-class HangsOnSilence(DiscordConnector):
-    def health(self) -> ConnectorHealth:
-        try:
-            response = self._client.get("/users/@me", timeout=None)  # waits forever
-        except httpx.HTTPError:  # once the silent server is closed at the end
-            return ConnectorHealth(False, False)
-        return ConnectorHealth(True, response.status_code == 200)
-
-
-class LetsEveryoneIn(DiscordConnector):
-    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
-        self.config = DiscordConfig(self.config.channel_id, (), self.config.api_base)
-        super()._dispatch(message, thread_id, me)
-
-
-def _maker(cls: type[DiscordConnector]) -> Maker:
-    return lambda config, env: cls(config.discord, env[TOKEN_ENV], poll_interval=0.2)  # type: ignore[arg-type]
-
-
-BROKEN: list[tuple[type[DiscordConnector], Callable[[Scenario], None]]] = [
-    (NewNonceEachTry, check_retry_delivers_once),
-    (EchoesItself, check_subscribe_once_without_echo),
-    (RaisesOnFailure, lambda s: check_send_fails_softly(s, Variant.BAD_TOKEN)),
-    (DropsThreads, check_threads),
-    (DeafUnsubscribe, check_unsubscribe_stops),
-    (TrustsAnyToken, lambda s: check_health(s, Variant.BAD_TOKEN, (True, False))),
-    (HangsOnSilence, lambda s: check_health(s, Variant.SILENT_SERVER, (False, False), 8.0)),
-    (LetsEveryoneIn, lambda s: check_others_filtered(s, strangers=True, other_room=False)),
-]
-
-
-@pytest.mark.parametrize(("cls", "check"), BROKEN, ids=[cls.__name__ for cls, _ in BROKEN])
-def test_checks_catch_a_broken_discord_connector(
-    standin: DiscordStandIn,
-    tmp_path: Path,
-    cls: type[DiscordConnector],
-    check: Callable[[Scenario], None],
-) -> None:
-    target = _target(standin, _maker(cls), tmp_path)
-    with target.scenario() as scenario, pytest.raises(AssertionError):
-        check(scenario)

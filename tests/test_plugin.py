@@ -171,6 +171,35 @@ def test_list_prints_the_catalogue_and_runs_nothing(pytester: pytest.Pytester) -
     result.stdout.fnmatch_lines(["*no tests ran*"])
 
 
+def test_only_option_judges_just_those_requirements(pytester: pytest.Pytester) -> None:
+    both = """
+@pytest.mark.requirement("SYM.1", "SYM.9")
+def test():
+    pass
+"""
+    make_suite(pytester, test_ok=PASS_MUST, test_bad=FAIL_MUST, test_both=both)
+    assert run(pytester, "--conformance-only", "SYM.9").ret == 0
+    judged = outcomes(pytester)
+    assert (judged["SYM.9"], judged["R5.3"]) == ("passed", "skipped")
+    assert judged["SYM.1"] == "passed"  # test_both judges it too, and ran for SYM.9
+    reasons = {r["id"]: r["reason"] for r in report(pytester)["requirements"]}
+    assert "--conformance-only SYM.9" in reasons["R5.3"]
+    assert run(pytester, "--conformance-only", "R5.3", "--conformance-only", "SYM.9").ret == 1
+    result = run(pytester, "--conformance-only", "R5.3,XX.1")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--conformance-only: unknown requirement id(s) XX.1*"])
+
+
+@pytest.mark.parametrize("profile", ["mosaic-ci", "mosaic-thorough"])
+def test_the_suites_hypothesis_profiles_can_be_chosen(
+    pytester: pytest.Pytester, profile: str
+) -> None:
+    make_suite(pytester, test_ok=PASS_MUST)
+    # A fresh interpreter: Hypothesis keeps profiles registered by earlier in-process runs.
+    result = pytester.runpytest_subprocess("--conformance", "--hypothesis-profile", profile)
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+
+
 def test_junitxml_carries_requirement_ids(pytester: pytest.Pytester) -> None:
     make_suite(pytester, test_ok=PASS_MUST, test_bad=FAIL_MUST)
     run(pytester, "--junitxml", "junit.xml")

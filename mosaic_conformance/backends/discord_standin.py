@@ -21,7 +21,8 @@ so they sort by time. Errors have Discord's shape ``{"message", "code"}``.
 
 For the test side: users and channels, posting as any user (the operator, a stranger),
 reading a channel, starting a thread; and faults: 429 with ``retry_after`` for the next N
-requests, a switch that answers every request with a 5xx, losing the next send's response
+requests, a switch that answers every request with a 5xx, answering the next N requests (or
+sends) with a 5xx after they took effect or a 429 before, losing the next send's response
 (the message is stored, the connection closes unanswered), cutting open connections, and
 a restart on the same port with the state kept.
 """
@@ -51,6 +52,7 @@ NONCE_WINDOW = 300.0  # seconds an enforced nonce is remembered ("the past few m
 MAX_CONTENT = 2000
 TEXT_CHANNEL, PUBLIC_THREAD = 0, 11
 HAS_THREAD_FLAG = 1 << 5
+FAULT_RETRY_AFTER = 0.2  # seconds a 429 of fail_next asks to wait
 
 Json = dict[str, Any]
 
@@ -140,6 +142,8 @@ class DiscordStandIn:
         self._retry_after = 0.0
         self._failing_status: int | None = None
         self._lose_next_send = False
+        self._next_faults: list[tuple[int, bool]] = []  # (status, sends only), used in order
+        self.faults_injected = 0  # fault answers given, and connections cut
         # (monotonic time, method, path and query) of every request; never its headers
         self.requests: list[tuple[float, str, str]] = []
         self.sent_bodies: list[Json] = []  # every POST .../messages body as received
@@ -237,6 +241,15 @@ class DiscordStandIn:
         with self._lock:
             self._failing_status = status
 
+    def fail_next(self, status: int, count: int = 1, *, sends_only: bool = False) -> None:
+        """Answer the next ``count`` API requests (or only message posts) with ``status``: a
+        429 refuses the request (``retry_after`` 0.2 s); a 5xx comes after it took effect, as
+        from a gateway that lost Discord's answer."""
+        if not (status == 429 or 500 <= status <= 599):
+            raise ValueError(f"the stand-in fails with 429 or a 5xx, not {status}")
+        with self._lock:
+            self._next_faults.extend([(status, sends_only)] * count)
+
     def lose_next_send_response(self) -> None:
         """Store the next posted message but close the connection without an answer."""
         with self._lock:
@@ -246,11 +259,13 @@ class DiscordStandIn:
         """Disarm every fault: no 429s, no 5xx, no lost response."""
         with self._lock:
             self._rate_limited, self._failing_status, self._lose_next_send = 0, None, False
+            self._next_faults.clear()
 
     def drop_connections(self) -> None:
         """Cut every open client connection once."""
         with self._lock:
             connections = list(self._connections)
+            self.faults_injected += len(connections)
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -273,11 +288,26 @@ class DiscordStandIn:
             if self._failing_status is not None:
                 status = self._failing_status
                 raise ApiError(status, f"{status}: {HTTPStatus(status).phrase}")
-            user = self._authenticate(authorization)
             path = split.path[len(API_PREFIX) :]
+            fault = self._take_fault(method, path)
+            if fault == 429:
+                raise _RateLimited(FAULT_RETRY_AFTER)
+            user = self._authenticate(authorization)
             query = {k: v[-1] for k, v in parse_qs(split.query).items()}
             payload = _parse_body(body) if method == "POST" else {}
-            return self._route(method, path, query, payload, user)
+            answer = self._route(method, path, query, payload, user)
+            if fault is not None:  # it took effect; the answer is lost on the way
+                raise ApiError(fault, f"{fault}: {HTTPStatus(fault).phrase}")
+            return answer
+
+    def _take_fault(self, method: str, path: str) -> int | None:
+        is_send = method == "POST" and re.fullmatch(r"/channels/\d+/messages", path) is not None
+        for index, (status, sends_only) in enumerate(self._next_faults):
+            if is_send or not sends_only:
+                del self._next_faults[index]
+                self.faults_injected += 1
+                return status
+        return None
 
     def _authenticate(self, authorization: str | None) -> User:
         scheme, _, token = (authorization or "").partition(" ")

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ..backends.discord_standin import DiscordStandIn, User
+from ..secrets import mask_also
 from .discord import POLL_ENV, TOKEN_ENV
 from .testing import (
     Capability,
@@ -56,8 +57,9 @@ class DiscordOperator:
         thread = self._standin.start_thread(self._channel_id, message_id, text[:100], self._user.id)
         return str(thread["id"])
 
-    def post_as_stranger(self, text: str) -> str:
-        return str(self._standin.post_as(self._stranger.id, self._channel_id, text)["id"])
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
+        channel = thread_id or self._channel_id
+        return str(self._standin.post_as(self._stranger.id, channel, text)["id"])
 
     def post_in_other_room(self, text: str) -> str:
         return str(self._standin.post_as(self._user.id, self._other_channel_id, text)["id"])
@@ -88,6 +90,7 @@ class DiscordScenario:
         self.standin = standin
         self._options = options
         self.bot = standin.add_user("mosaic-orchestrator", bot=True)
+        mask_also(self.bot.token or "")
         self.channel_id = standin.add_channel("orchestrator")
         self._operator = DiscordOperator(standin, self.channel_id, standin.add_channel("other"))
         self._made: list[OrchestratorConnector] = []
@@ -101,6 +104,7 @@ class DiscordScenario:
         api_base, token = self.standin.api_base, self.bot.token or ""
         if variant is Variant.BAD_TOKEN:
             token = BAD_TOKEN
+            mask_also(token)  # a bad token is masked all the same, as any token
         elif variant is Variant.SERVER_DOWN:
             api_base = f"http://127.0.0.1:{closed_port()}/api/v10"
         elif variant is Variant.SILENT_SERVER:
@@ -125,6 +129,15 @@ class DiscordScenario:
 
     def restart_server(self) -> None:
         self.standin.restart()
+
+    def crash_server(self) -> None:
+        """The stand-in lives in the suite's process: a crash cuts every connection without
+        an answer, then it starts again on the same port with its state."""
+        self.standin.drop_connections()
+        self.standin.restart()
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        self.standin.fail_next(status, count, sends_only=sends_only)
 
     def close(self) -> None:
         """Close the connectors, then clear the faults this scenario may have left armed."""

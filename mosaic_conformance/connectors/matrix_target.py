@@ -5,7 +5,7 @@ Settings (``TargetOptions.settings``): ``homeserver`` (``synapse``, ``conduit`` 
 ``registration_token`` to make accounts with.
 
 Connectors reach the homeserver through a :class:`~.faulty_proxy.FaultyProxy`, so the suite
-can lose a send's answer and drop connections whatever the server is.
+can lose a send's answer, drop connections and answer 5xx or 429 whatever the server is.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from ..backends.homeserver import Homeserver, MatrixUser, open_homeserver
+from ..secrets import mask_also
 from .faulty_proxy import FaultyProxy
 from .matrix import TOKEN_ENV
 from .testing import (
@@ -103,8 +104,8 @@ class MatrixOperator:
     def open_thread(self, text: str) -> str:
         return self._operator.send_text(self._room, text)  # a thread's id is its root's
 
-    def post_as_stranger(self, text: str) -> str:
-        return self._stranger.send_text(self._room, text)
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
+        return self._stranger.send_text(self._room, text, thread_id)
 
     def post_in_other_room(self, text: str) -> str:
         return self._operator.send_text(self._other_room, text)
@@ -130,6 +131,7 @@ class MatrixScenario:
             url = self._target.proxy.url
         elif variant is Variant.BAD_TOKEN:
             url, token = self._target.proxy.url, f"syt_not_a_token_{secrets.token_hex(8)}"
+            mask_also(token)  # a bad token is masked all the same, as any token
         elif variant is Variant.SERVER_DOWN:
             url = f"http://127.0.0.1:{closed_port()}"
         else:
@@ -156,8 +158,22 @@ class MatrixScenario:
             raise Unsupported(self._target.unsupported[Capability.RESTART_SERVER])
         self._target.restart_homeserver()
 
+    def crash_server(self) -> None:
+        if not self._target.homeserver.can_restart:
+            raise Unsupported(self._target.unsupported[Capability.CRASH_SERVER])
+        self._target.restart_homeserver(hard=True)
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        if sends_only:
+            self._target.proxy.fail_next(status, count, "PUT", SEND_PATH)
+        else:
+            self._target.proxy.fail_next(status, count)
+
     def close(self) -> None:
-        self._stack.close()
+        try:
+            self._stack.close()
+        finally:
+            self._target.proxy.clear_faults()  # none left armed for the next scenario
 
 
 class MatrixTarget:
@@ -167,6 +183,8 @@ class MatrixTarget:
         self.operator = MatrixUser(homeserver.url, homeserver.register_unique("operator"))
         self.stranger = MatrixUser(homeserver.url, homeserver.register_unique("stranger"))
         self._connector = homeserver.register_unique("connector")
+        mask_also(*(a.access_token for a in (self.operator.account, self.stranger.account)))
+        mask_also(self._connector.access_token)
         # The suite's own handle on the connector's account: to join rooms, never to post.
         self._connector_user = MatrixUser(homeserver.url, self._connector)
         self.proxy = FaultyProxy(lambda: self.homeserver.url)
@@ -189,7 +207,7 @@ class MatrixTarget:
         if self.homeserver.can_restart:
             return {}
         reason = f"the suite cannot restart the {self.homeserver.name} homeserver"
-        return {Capability.RESTART_SERVER: reason}
+        return {Capability.RESTART_SERVER: reason, Capability.CRASH_SERVER: reason}
 
     @contextlib.contextmanager
     def scenario(self) -> Iterator[MatrixScenario]:
@@ -210,9 +228,9 @@ class MatrixTarget:
                 user.join(room_id)
         return room, other_room
 
-    def restart_homeserver(self) -> None:
+    def restart_homeserver(self, *, hard: bool = False) -> None:
         self._rooms.settle()
-        self.homeserver.restart()
+        self.homeserver.restart(hard=hard)
         self._rooms = Prepared(self._new_rooms)  # in case the last ones failed meanwhile
 
     def close(self) -> None:

@@ -47,6 +47,8 @@ class Capability(str, enum.Enum):
     LOST_RESPONSE = "lost_response"  # Scenario.lose_next_send_response
     DROP_CONNECTIONS = "drop_connections"  # Scenario.drop_connections
     RESTART_SERVER = "restart_server"  # Scenario.restart_server
+    CRASH_SERVER = "crash_server"  # Scenario.crash_server
+    SERVER_ERRORS = "server_errors"  # Scenario.fail_requests: 5xx and 429 answers
 
 
 class Variant(str, enum.Enum):
@@ -106,8 +108,9 @@ class OperatorSide(Protocol):
         """Post a message as the operator that starts a thread; return the thread id."""
         ...
 
-    def post_as_stranger(self, text: str) -> str:
-        """Post in the same conversation as someone who is not an operator."""
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
+        """Post in the same conversation (in ``thread_id`` if given) as someone who is not an
+        operator."""
         ...
 
     def post_in_other_room(self, text: str) -> str:
@@ -140,6 +143,21 @@ class Scenario(Protocol):
 
     def restart_server(self) -> None:
         """Stop and start the server; what it stored survives."""
+        ...
+
+    def crash_server(self) -> None:
+        """Kill the server without warning (SIGKILL, where it is a process of its own) and
+        start it again; what it acknowledged before survives."""
+        ...
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        """Answer the next ``count`` requests of this scenario's connectors (with
+        ``sends_only``: the next ``count`` sends) with ``status`` instead of the server's answer.
+
+        A 5xx comes after the request took effect, as from a gateway that lost the server's
+        answer: a send has been stored, and a retry must not store it again. A 429 comes
+        before: the request is refused, with a short retry-after.
+        """
         ...
 
 

@@ -182,6 +182,7 @@ class ChatPane:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(str(path))
         listener.listen(16)
+        self._socket_inode = os.stat(path).st_ino
         return listener
 
     def serve(self) -> None:
@@ -193,8 +194,10 @@ class ChatPane:
         self._read_operator(sys.stdin.buffer)
 
     def close(self) -> None:
+        path = self.directory / SOCKET_FILE
         with contextlib.suppress(OSError):
-            (self.directory / SOCKET_FILE).unlink()
+            if os.stat(path).st_ino == self._socket_inode:  # not a later pane's socket
+                path.unlink()
         self._listener.close()
 
     def _print(self, text: str) -> None:
@@ -271,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGHUP, _exit_on_signal)
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    # A hang-up while the socket is being bound waits until the pane can remove it again.
+    ending = {signal.SIGHUP, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, ending)
     pane = ChatPane(args.dir, args.session)
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, ending)
         pane.serve()
     finally:
         pane.close()

@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from pathlib import Path
 import libtmux
 from libtmux.pane import Pane
 
-from ._wait import wait_for
+from ._wait import NotReady, wait_for
 from .testing import (
     Capability,
     ConnectorTarget,
@@ -42,10 +43,12 @@ OTHER_SESSION = "mosaic-other"
 # The sender id seen() gives what the connector printed; tmux itself names no sender.
 ORCHESTRATOR_SENDER = "orchestrator"
 ECHO_TIMEOUT = 10.0  # a typed line reaching the inbox, on a slow machine
+STOP_TIMEOUT = 10.0  # a killed tmux server and its panes' programs are gone
 
 UNSUPPORTED: Mapping[Capability, str] = {
     Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
     Capability.BAD_TOKEN: "tmux has no tokens",
+    Capability.SERVER_ERRORS: "tmux chat speaks no HTTP: there are no status codes to answer",
 }
 
 
@@ -70,7 +73,7 @@ class TmuxOperator:
         """A thread is named by the message that starts it: any line can."""
         return type_line(self._server, SESSION, text)
 
-    def post_as_stranger(self, text: str) -> str:
+    def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
         raise _unsupported(Capability.STRANGERS)
 
     def post_in_other_room(self, text: str) -> str:
@@ -125,6 +128,15 @@ def _inbox_lines(inbox: Path) -> list[dict[str, object]]:
     except FileNotFoundError:
         return []
     return [json.loads(line) for line in data.splitlines() if line.endswith(b"}")]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def tmux_socket_path(socket_name: str) -> Path:
@@ -192,13 +204,43 @@ class TmuxScenario:
             with closing_all() as closing:
                 closing.extend(self._made)
         finally:
-            if self._silent is not None:
-                self._silent.close()
-            with contextlib.suppress(Exception):
-                if self.server.is_alive():
-                    self.server.kill()
-            tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
-            shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
+            try:
+                if self._silent is not None:
+                    self._silent.close()
+                self._kill_server()
+            finally:  # even when the wait for the server is interrupted
+                tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
+                shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
+
+    def _processes(self) -> tuple[int | None, list[int]]:
+        """The tmux server's pid and its panes' (the chat programs), while it answers."""
+        with contextlib.suppress(Exception):
+            servers = self.server.cmd("list-sessions", "-F", "#{pid}").stdout
+            panes = self.server.cmd("list-panes", "-a", "-F", "#{pane_pid}").stdout
+            return int(servers[0]), [int(pid) for pid in panes if pid.strip().isdigit()]
+        return None, []
+
+    def _kill_server(self, sig: signal.Signals | None = None) -> None:
+        """Kill the tmux server (``kill-server``, or ``sig`` to its process) and wait until it
+        and its panes' programs are gone: a chat program still starting would otherwise
+        bind its socket after the chat files were removed, or beside the next server's."""
+        server, panes = self._processes()
+        processes = [pid for pid in (server, *panes) if pid is not None]
+        with contextlib.suppress(Exception):
+            if sig is not None and server is not None:
+                os.kill(server, sig)
+            elif self.server.is_alive():
+                self.server.kill()
+        try:
+            wait_for(
+                lambda: not any(map(_running, processes)) and not self.server.is_alive(),
+                what=f"the tmux server on {self.socket_name!r} and its panes to end",
+                timeout=STOP_TIMEOUT,
+            )
+        except NotReady:
+            for pid in processes:  # they are this scenario's own: end them for good
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
 
     def config(self, socket_name: str | None = None) -> ConnectorConfig:
         tmux = TmuxConfig(socket_name=socket_name or self.socket_name, session=SESSION)
@@ -230,13 +272,16 @@ class TmuxScenario:
 
     def restart_server(self) -> None:
         """Kill the tmux server and start it again; the chat files stay."""
-        self.server.kill()
-        wait_for(
-            lambda: not self.server.is_alive(),
-            what=f"the tmux server on {self.socket_name!r} to stop",
-            timeout=10,
-        )
+        self._kill_server()
         self.start()
+
+    def crash_server(self) -> None:
+        """SIGKILL the tmux server process (its panes hang up) and start it again."""
+        self._kill_server(signal.SIGKILL)
+        self.start()
+
+    def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
+        raise _unsupported(Capability.SERVER_ERRORS)
 
 
 class TmuxTarget:

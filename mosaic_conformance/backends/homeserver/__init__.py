@@ -64,8 +64,9 @@ class Homeserver(abc.ABC):
     def register(self, localpart: str) -> Account:
         """A new account with an access token."""
 
-    def restart(self) -> None:
-        """Stop and start again on the same URL, keeping what it stored."""
+    def restart(self, *, hard: bool = False) -> None:
+        """Stop and start again, keeping what it stored; ``hard``: kill it without warning
+        (SIGKILL), as a crash would."""
         raise NotImplementedError(f"the {self.name} homeserver cannot be restarted by the suite")
 
     @property

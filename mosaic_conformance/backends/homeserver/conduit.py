@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ... import progress
+from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_open
 from .probe import versions_answer, wait_until
@@ -49,6 +50,7 @@ class ConduitHomeserver(Homeserver):
         super().__init__(workdir, options)
         self._image = self.options.get("image") or IMAGE
         self._registration_token = secrets.token_hex(16)
+        mask_also(self._registration_token)
         self._container: Any = None
         self._port = 0
 
@@ -123,8 +125,12 @@ class ConduitHomeserver(Homeserver):
     def register(self, localpart: str) -> Account:
         return register_open(self.url, localpart, self._registration_token)
 
-    def restart(self) -> None:
-        self._container.restart(timeout=STOP_TIMEOUT_S)
+    def restart(self, *, hard: bool = False) -> None:
+        if hard:
+            self._container.kill()  # SIGKILL
+            self._container.start()
+        else:
+            self._container.restart(timeout=STOP_TIMEOUT_S)
         self._wait_ready()  # the published port may change
 
     def close(self) -> None:

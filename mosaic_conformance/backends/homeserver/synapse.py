@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ... import progress
+from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_with_shared_secret
 from .probe import versions_answer, wait_until
@@ -98,6 +99,7 @@ class SynapseHomeserver(Homeserver):
         super().__init__(workdir, options)
         self._folder = workdir / "synapse"
         self._shared_secret = secrets.token_hex(16)
+        mask_also(self._shared_secret)
         self._process: subprocess.Popen[bytes] | None = None
         self._port = 0
 
@@ -186,20 +188,24 @@ class SynapseHomeserver(Homeserver):
     def register(self, localpart: str) -> Account:
         return register_with_shared_secret(self.url, self._shared_secret, localpart)
 
-    def restart(self) -> None:
-        self._stop()
+    def restart(self, *, hard: bool = False) -> None:
+        self._stop(hard=hard)
         self._spawn(port=self._port)
 
-    def _stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+    def _stop(self, *, hard: bool = False) -> None:
+        """Stop Synapse (SIGTERM, or SIGKILL if ``hard``). The process is forgotten only
+        once it is gone, so an interrupted stop is finished by :meth:`close`."""
+        process = self._process
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT_S)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=STOP_TIMEOUT_S)
+        self._process = None
 
     def close(self) -> None:
         self._stop()

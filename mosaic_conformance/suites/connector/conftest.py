@@ -131,6 +131,18 @@ class Inbox:
     def texts(self) -> list[str]:
         return [m.text for m in self.messages]
 
+    def wait_for_all(self, texts: Sequence[str], timeout: float) -> bool:
+        """Wait until a message of each text has arrived; False if not all did in time."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                if set(texts) <= {m.text for m in self._messages}:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._changed.wait(left)
+
     def wait_for(self, text: str, timeout: float = MESSAGE_WAIT_S) -> InboundMessage:
         """The first message with ``text``; fail the test if none arrives in time."""
         __tracebackhide__ = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import pytest
@@ -113,3 +114,58 @@ def test_messages_from_other_rooms_are_not_delivered(
     operator.post(after)
     inbox.wait_for(after)
     assert elsewhere not in inbox.texts(), "a message from another room was delivered"
+
+
+@pytest.mark.requirement("CONN.12")
+def test_a_strangers_reply_in_a_thread_is_not_delivered(
+    connector_target: ConnectorTarget, scenario: Scenario, operator: OperatorSide
+) -> None:
+    require(connector_target, Capability.STRANGERS)
+    require(connector_target, Capability.THREADS)
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    thread = operator.open_thread(unique("CONN.12 the operator's thread"))
+    stranger = unique("CONN.12 a stranger replies in the thread")
+    operator.post_as_stranger(stranger, thread_id=thread)
+    after = unique("CONN.12 the operator replies after the stranger")
+    operator.post(after, thread_id=thread)
+    inbox.wait_for(after)
+    assert stranger not in inbox.texts(), "a stranger's reply in a thread was delivered"
+
+
+MIXED_ROUNDS = 4
+
+
+@pytest.mark.requirement("CONN.12")
+def test_in_a_mixed_conversation_only_the_operators_messages_in_the_room_arrive(
+    connector_target: ConnectorTarget, scenario: Scenario, operator: OperatorSide
+) -> None:
+    """Strangers and another room interleaved with the operator: exactly the operator's
+    messages in the connector's room arrive, once each and in order."""
+    posters: list[Callable[[str], str]] = []
+    if Capability.STRANGERS not in connector_target.unsupported:
+        posters.append(lambda text: operator.post_as_stranger(text))
+    if Capability.OTHER_ROOM not in connector_target.unsupported:
+        posters.append(operator.post_in_other_room)
+    if not posters:
+        pytest.skip("this kind has neither strangers nor other rooms")
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    wanted, unwanted = [], []
+    for round_ in range(MIXED_ROUNDS):
+        for post in posters:
+            text = unique(f"CONN.12 round {round_}: not for the connector")
+            post(text)
+            unwanted.append(text)
+        text = unique(f"CONN.12 round {round_}: the operator in the room")
+        operator.post(text)
+        wanted.append(text)
+    inbox.wait_for(wanted[-1])
+    received = inbox.texts()
+    leaked = [t for t in unwanted if t in received]
+    assert not leaked, f"delivered, though from a stranger or another room: {leaked!r}"
+    assert [t for t in received if t in wanted] == wanted, (
+        f"the operator's messages arrived as {received!r}, not once each in order"
+    )

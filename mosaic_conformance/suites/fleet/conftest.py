@@ -72,12 +72,7 @@ def installed(fleet: FleetUnderTest) -> FleetUnderTest:
 def machine_settings(request: pytest.FixtureRequest) -> object:
     """Hypothesis settings for the state machines: the user's ``--hypothesis-profile``, else
     ``mosaic-ci`` (few, derandomised examples: fast and reproducible in CI)."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import settings
 
-    base = settings(deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    settings.register_profile(
-        "mosaic-ci", base, max_examples=5, stateful_step_count=8, derandomize=True
-    )
-    settings.register_profile("mosaic-thorough", base, max_examples=60, stateful_step_count=25)
-    chosen = request.config.getoption("hypothesis_profile", None) or "mosaic-ci"
+    chosen = request.config.getoption("hypothesis_profile", None) or "mosaic-ci"  # the plugin's
     return settings.get_profile(chosen)

@@ -58,13 +58,19 @@ def judge(fleet: FleetUnderTest, act: Callable[[], Any], accepted: Callable[[], 
 
 
 @pytest.mark.requirement("ROS.3")
-def test_generated_agent_names(installed: FleetUnderTest, machine_settings: Any) -> None:
+def test_generated_agent_names(
+    installed: FleetUnderTest, machine_settings: Any, record_figure: Callable[[str, object], None]
+) -> None:
+    cases = 0
+
     @hypothesis_settings(
         machine_settings, max_examples=machine_settings.max_examples * EXAMPLES_PER_STEP
     )
     @given(name=NAMES)
     def add_then_remove(name: str) -> None:
+        nonlocal cases
         assume("\x00" not in name)  # no argv can carry a NUL byte: the OS refuses, not the fleet
+        cases += 1
         judge(
             installed,
             lambda: installed.run("add", *WORKER, "--no-start", "--", name),
@@ -73,7 +79,10 @@ def test_generated_agent_names(installed: FleetUnderTest, machine_settings: Any)
         if name in installed.roster_names():
             installed.ok("remove", "--", name)
 
-    add_then_remove()
+    try:
+        add_then_remove()
+    finally:
+        record_figure("cases", cases)
 
 
 # --- generated rosters --------------------------------------------------------------------
@@ -162,7 +171,10 @@ def _not_utf8(data: bytes) -> bool:
 
 
 @pytest.mark.requirement("ROS.3")
-def test_generated_rosters(fleet: FleetUnderTest, machine_settings: Any) -> None:
+def test_generated_rosters(
+    fleet: FleetUnderTest, machine_settings: Any, record_figure: Callable[[str, object], None]
+) -> None:
+    cases = 0
     fleet.ok("init", "--profile", "general", "--write")
     fleet.ok("install")
 
@@ -171,6 +183,8 @@ def test_generated_rosters(fleet: FleetUnderTest, machine_settings: Any) -> None
     )
     @given(raw=mutated_rosters())
     def add_to(raw: bytes) -> None:
+        nonlocal cases
+        cases += 1
         fleet.plant_roster(raw)
         note(repr(raw[:300]))
         judge(
@@ -181,7 +195,10 @@ def test_generated_rosters(fleet: FleetUnderTest, machine_settings: Any) -> None
         if "newcomer" in fleet.roster_names():
             fleet.ok("remove", "newcomer")
 
-    add_to()
+    try:
+        add_to()
+    finally:
+        record_figure("cases", cases)
 
 
 # --- killed mid-write ---------------------------------------------------------------------
@@ -227,7 +244,9 @@ class RosterWatcher:
 
 
 @pytest.mark.requirement("ROS.5")
-def test_adds_killed_at_random_points_lose_nothing_reported(installed: FleetUnderTest) -> None:
+def test_adds_killed_at_random_points_lose_nothing_reported(
+    installed: FleetUnderTest, record_figure: Callable[[str, object], None]
+) -> None:
     fleet = installed
     roster = fleet.roster() or {}
     roster["agents"] = list(roster.get("agents") or []) + [
@@ -270,6 +289,9 @@ def test_adds_killed_at_random_points_lose_nothing_reported(installed: FleetUnde
                     killed += 1
                 if code == 0:
                     reported.add(name)
+    record_figure("adds_killed", killed)
+    record_figure("adds_reported", len(reported))
+    record_figure("roster_reads", watcher.reads)
     assert not watcher.torn, (
         f"a reader saw a half-written roster ({len(watcher.torn)} of "
         f"{watcher.reads} reads): {watcher.torn}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,7 +16,7 @@ from mosaic_conformance.harness import (
     roster_schema,
     schema_problems,
 )
-from mosaic_conformance.secrets import SECRET_ENV_VARS
+from mosaic_conformance.secrets import SECRET_ENV_VARS, mask_also, redact
 
 from .checks import WORKER, assert_valid_roster, explain, names_the_field
 
@@ -232,6 +233,7 @@ def test_token_in_roster_is_refused(fleet: FleetUnderTest) -> None:
 
 @pytest.mark.requirement("ROS.4")
 def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
+    mask_also(*TOKENS.values())  # this run's texts and reports show them as ***
     env = dict(TOKENS)
     backend = fleet.backend
     backend.inject_failure("disable", "mosaic-agent@ros4b.service")
@@ -247,17 +249,18 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
         ("init", "--profile", "nonexistent-profile", "--write"),
     ]
     results = [fleet.run(*step, env=env) for step in steps]
-    leaks = [
-        f"output of `fleet {' '.join(r.args)}`"
-        for r in results
-        if any(t in r.output for t in TOKENS.values())
-    ]
+    leaked = [r for r in results if any(t in r.output for t in TOKENS.values())]
+    leaks = [f"the output of `fleet {' '.join(r.args)}`" for r in leaked]
     for path in fleet.snapshot().files:
         with open(path, "rb") as f:
             content = f.read()
         leaks += [path for t in TOKENS.values() if t.encode() in content]
     assert set(SECRET_ENV_VARS) == set(TOKENS)
-    assert not leaks, "a token reached: " + ", ".join(leaks)
+    assert not leaks, (
+        "a token reached: "
+        + ", ".join(leaks)
+        + "".join(f"\n{redact(str(r))}" for r in leaked)  # where, with the token masked
+    )
 
 
 # --- ROS.5 ------------------------------------------------------------------------------
@@ -266,13 +269,17 @@ CONCURRENT_ADDS = 20
 
 
 @pytest.mark.requirement("ROS.5")
-def test_concurrent_adds_lose_no_agent(installed: FleetUnderTest) -> None:
+def test_concurrent_adds_lose_no_agent(
+    installed: FleetUnderTest, record_figure: Callable[[str, object], None]
+) -> None:
     fleet = installed
     before = set(fleet.roster_names())
     names = [f"conc{i:02d}" for i in range(CONCURRENT_ADDS)]
     with ThreadPoolExecutor(max_workers=CONCURRENT_ADDS) as pool:
         results = list(pool.map(lambda n: fleet.run("add", n, *WORKER, "--no-start"), names))
     succeeded = {n for n, r in zip(names, results, strict=True) if r.exit_code == 0}
+    record_figure("concurrent_adds", len(names))
+    record_figure("adds_reported", len(succeeded))
     roster = fleet.roster()
     problems = schema_problems(roster)
     assert not problems, f"concurrent adds left an invalid roster: {problems}"
