@@ -255,7 +255,8 @@ def _conformance_args(kind: str, failing: bool) -> list[str]:
         "--conformance",
         "-p",
         "no:cacheprovider",
-        *(("--maxfail", "3") if failing else ()),  # midway: failures, then the session ends
+        # midway: failures (SHOULDs gate too), then the session ends
+        *(("--maxfail", "3", "--conformance-strict") if failing else ()),
         *(session.failing if failing else session.args),
     ]
 
