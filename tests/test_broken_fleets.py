@@ -32,6 +32,25 @@ EXPECTED = {
 }
 
 
+# For the broken variants: the suites' own `mosaic-ci` cases (the same derandomised examples)
+# without shrinking a failure, which only makes its report shorter and costs a state machine
+# on a broken fleet many more fleet calls.
+PROOF_PROFILE = """
+from hypothesis import HealthCheck, Phase, settings
+
+settings.register_profile(
+    "mosaic-proof",
+    max_examples=5,
+    stateful_step_count=8,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
+"""
+
+
 def run_suite(pytester: pytest.Pytester, *fleet_cmd: str) -> tuple[int, dict[str, dict[str, str]]]:
     args = [
         "--conformance",
@@ -47,7 +66,10 @@ def run_suite(pytester: pytest.Pytester, *fleet_cmd: str) -> tuple[int, dict[str
             " ".join(fleet_cmd),
             "--fleet-profiles-env",
             "MOSAIC_FLEET_PROFILES",
+            "--hypothesis-profile",
+            "mosaic-proof",
         ]
+        pytester.makeconftest(PROOF_PROFILE)
     else:  # the reference, also proving the verdict holds when xdist spreads the tests
         args += ["-n", "2"]
     result = pytester.runpytest_subprocess(*args)
