@@ -14,7 +14,7 @@ import json
 import sys
 
 import pytest
-from test_broken_fleets import BROKEN, EXPECTED
+from test_broken_fleets import BROKEN, EXPECTED, PROOF_PROFILE
 
 docker = pytest.importorskip("docker")
 
@@ -32,21 +32,6 @@ VARIANTS = (
     "fatal-disable-failure",
 )
 
-NO_SHRINK_PROFILE = """
-from hypothesis import HealthCheck, Phase, settings
-
-settings.register_profile(
-    "mosaic-systemd",
-    max_examples=5,
-    stateful_step_count=8,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-    phases=[Phase.explicit, Phase.generate],
-)
-"""
-
 
 @pytest.fixture(scope="module")
 def engine() -> None:
@@ -63,7 +48,7 @@ def engine() -> None:
 def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
     pytester: pytest.Pytester, variant: str
 ) -> None:
-    pytester.makeconftest(NO_SHRINK_PROFILE)
+    pytester.makeconftest(PROOF_PROFILE)
     expected = {rid for rid in EXPECTED[variant] if rid.startswith("SYM.")}
     result = pytester.runpytest_subprocess(
         "--conformance",
@@ -79,7 +64,7 @@ def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
         "--conformance-only",
         ",".join(sorted(expected)),
         "--hypothesis-profile",
-        "mosaic-systemd",
+        "mosaic-proof",
         "--fleet-cmd",
         f"{sys.executable} {BROKEN} {variant}",
         "--fleet-profiles-env",
