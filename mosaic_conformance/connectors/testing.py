@@ -208,15 +208,18 @@ def closed_port() -> int:
 
 
 class SilentServer:
-    """Accepts TCP connections on loopback and never answers: a hung server.
+    """Accepts connections and never answers: a hung server. It listens on TCP on loopback,
+    or on ``listener``, a socket already bound (a Unix one, say).
 
     Connections are held open until :meth:`close`, so a client without a timeout hangs.
     """
 
-    def __init__(self) -> None:
-        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+    def __init__(self, listener: socket.socket | None = None) -> None:
+        if listener is None:
+            listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind(("127.0.0.1", 0))
+        self._listener = listener
         self._listener.listen(64)
         self._held: list[socket.socket] = []
         self._closed = threading.Event()

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import signal
 import socket
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from .testing import (
     ConnectorTarget,
     Scenario,
     SeenMessage,
+    SilentServer,
     TargetOptions,
     Unsupported,
     Variant,
@@ -145,35 +145,19 @@ def tmux_socket_path(socket_name: str) -> Path:
     return base / f"tmux-{os.getuid()}" / socket_name
 
 
-class SilentTmuxServer:
+class SilentTmuxServer(SilentServer):
     """A Unix socket where tmux looks for the server ``socket_name``: it accepts
     connections and never answers, as a hung tmux server would."""
 
     def __init__(self, socket_name: str) -> None:
         self.path = tmux_socket_path(socket_name)
         self.path.parent.mkdir(mode=0o700, exist_ok=True)
-        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._listener.bind(str(self.path))
-        self._listener.listen(64)
-        self._held: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, name="silent-tmux", daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return  # closed
-            self._held.append(conn)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(self.path))
+        super().__init__(listener)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._listener.shutdown(socket.SHUT_RDWR)
-        self._listener.close()
-        self._thread.join(timeout=5)
-        for conn in self._held:
-            conn.close()
+        super().close()
         self.path.unlink(missing_ok=True)
 
 
