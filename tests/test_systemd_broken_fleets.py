@@ -43,6 +43,18 @@ def engine() -> None:
         pytest.skip(f"no Docker engine answers: {exc}")
 
 
+def run_on_systemd(pytester: pytest.Pytester, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
+    """The fleet suite on the systemd backend, two workers: its exit status and its report's
+    requirements by id."""
+    result = pytester.runpytest_subprocess(
+        *("--conformance", "--conformance-strict", "--backend", "systemd"),
+        *("--conformance-report", "out", "-p", "no:cacheprovider", "-n", "2"),
+        *args,
+    )
+    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
+    return result.ret, {r["id"]: r for r in report["requirements"]}
+
+
 @pytest.mark.usefixtures("engine")
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
@@ -50,48 +62,21 @@ def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
 ) -> None:
     pytester.makeconftest(PROOF_PROFILE)
     expected = {rid for rid in EXPECTED[variant] if rid.startswith("SYM.")}
-    result = pytester.runpytest_subprocess(
-        "--conformance",
-        "--conformance-strict",
-        "--backend",
-        "systemd",
-        "--conformance-report",
-        "out",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-        "--conformance-only",
-        ",".join(sorted(expected)),
-        "--hypothesis-profile",
-        "mosaic-proof",
-        "--fleet-cmd",
-        f"{sys.executable} {BROKEN} {variant}",
-        "--fleet-profiles-env",
-        "MOSAIC_FLEET_PROFILES",
+    ret, requirements = run_on_systemd(
+        pytester,
+        *("--conformance-only", ",".join(sorted(expected))),
+        *("--hypothesis-profile", "mosaic-proof"),
+        *("--fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),
+        *("--fleet-profiles-env", "MOSAIC_FLEET_PROFILES"),
     )
-    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
-    outcomes = {r["id"]: r["outcome"] for r in report["requirements"]}
-    failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
-    assert result.ret == 1
+    failed = {rid for rid, r in requirements.items() if r["outcome"] == "failed"}
+    assert ret == 1
     assert failed == expected
 
 
 @pytest.mark.usefixtures("engine")
 def test_the_reference_meets_every_fleet_requirement_on_systemd(pytester: pytest.Pytester) -> None:
     """The whole fleet suite on a real systemd: SYM.6 across real reboots, SYM.8's linger."""
-    result = pytester.runpytest_subprocess(
-        "--conformance",
-        "--conformance-strict",
-        "--backend",
-        "systemd",
-        "--conformance-report",
-        "out",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-    )
-    report = json.loads((pytester.path / "out" / "conformance.json").read_text())
-    assert {r["id"]: r["reason"] for r in report["requirements"] if r["outcome"] != "passed"} == {}
-    assert result.ret == 0
+    ret, requirements = run_on_systemd(pytester)
+    assert {rid: r["reason"] for rid, r in requirements.items() if r["outcome"] != "passed"} == {}
+    assert ret == 0
