@@ -7,6 +7,15 @@ import re
 from mosaic_conformance.harness import FleetUnderTest, Result, schema_problems
 
 WORKER = ("--runtime", "codex", "--class", "worker")
+# A valid roster with exactly one orchestrator (never mutate it: copy first).
+ONE_ORCHESTRATOR = {
+    "version": 1,
+    "transport": "tmux",
+    "agents": [
+        {"name": "orchestrator", "runtime": "pi", "class": "orchestrator"},
+        {"name": "coder0", "runtime": "codex", "class": "worker"},
+    ],
+}
 
 
 def assert_valid_roster(fleet: FleetUnderTest, after: Result) -> None:

@@ -8,7 +8,7 @@ import yaml
 from mosaic_conformance.harness import FleetUnderTest
 from mosaic_conformance.plugin import conformance_settings
 
-from .checks import WORKER, assert_valid_roster
+from .checks import ONE_ORCHESTRATOR, WORKER, assert_valid_roster
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -101,16 +101,6 @@ def test_corrupted_preset_leaves_an_earlier_roster_untouched(
         f"the earlier roster was changed by a failed init:\n{result}"
     )
     assert not before.changes(fleet.snapshot()), "a failed init changed files"
-
-
-ONE_ORCHESTRATOR = {
-    "version": 1,
-    "transport": "tmux",
-    "agents": [
-        {"name": "orchestrator", "runtime": "pi", "class": "orchestrator"},
-        {"name": "coder0", "runtime": "codex", "class": "worker"},
-    ],
-}
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from mosaic_conformance.harness import FleetUnderTest, schema_problems
 
-from .checks import WORKER
+from .checks import ONE_ORCHESTRATOR, WORKER
 
 # A state machine example runs ~10 fleet commands; a generated input runs one or two.
 EXAMPLES_PER_STEP = 4
@@ -87,14 +87,6 @@ def test_generated_agent_names(
 
 # --- generated rosters --------------------------------------------------------------------
 
-VALID = {
-    "version": 1,
-    "transport": "tmux",
-    "agents": [
-        {"name": "orchestrator", "runtime": "pi", "class": "orchestrator"},
-        {"name": "coder0", "runtime": "codex", "class": "worker"},
-    ],
-}
 
 JUNK = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
@@ -109,7 +101,7 @@ JUNK = st.recursive(
 def mutated_rosters(draw: st.DrawFn) -> bytes:
     """A valid roster, changed one way: a value of the wrong type, a field missing or extra,
     a duplicate, YAML anchors and tags, a huge document, or bytes that are not UTF-8."""
-    data: Any = yaml.safe_load(yaml.safe_dump(VALID))
+    data: Any = yaml.safe_load(yaml.safe_dump(ONE_ORCHESTRATOR))
     kind = draw(
         st.sampled_from(
             ["replace", "delete", "extra", "duplicate", "anchor", "tag", "huge", "bytes"]
