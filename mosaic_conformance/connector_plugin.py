@@ -30,6 +30,7 @@ from .secrets import mask_also
 KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
 DEFAULT_KIND_FOR_CUSTOM: ConnectorKind = "matrix"
 HOMESERVERS = ("synapse", "conduit")
+DEFAULT_RECOVERY_WAIT_S = 90.0
 SHARED_SECRET_ENV = "MOSAIC_HOMESERVER_SHARED_SECRET"
 REGISTRATION_TOKEN_ENV = "MOSAIC_HOMESERVER_REGISTRATION_TOKEN"
 
@@ -73,6 +74,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Matrix, with --homeserver-url: a registration token for /register "
         f"(or ${REGISTRATION_TOKEN_ENV}); neither: open registration",
     )
+    group.addoption(
+        "--connector-recovery-wait",
+        type=_seconds,
+        default=DEFAULT_RECOVERY_WAIT_S,
+        metavar="SECONDS",
+        help="CONN.11: how long every message may take to arrive after the faults "
+        "(default %(default)g s; a connector that never recovers costs this much per test)",
+    )
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,7 @@ class ConnectorSettings:
     maker: ConnectorMaker | None
     under_test: str  # for reports: "shipped matrix", "factory pkg:make", "command ..."
     target_settings: Mapping[str, str] = field(repr=False)  # may hold a shared secret
+    recovery_wait_s: float = DEFAULT_RECOVERY_WAIT_S
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ConnectorSettings:
@@ -105,7 +122,8 @@ class ConnectorSettings:
             else:  # loaded when the suite starts: a missing dependency skips, not errs
                 maker = _factory_maker(_lazy(SHIPPED_FACTORIES[kind]))
                 under_test = f"the shipped {kind} connector"
-        return cls(kind, maker, under_test, _target_settings(config))
+        recovery_wait_s = config.getoption("connector_recovery_wait", DEFAULT_RECOVERY_WAIT_S)
+        return cls(kind, maker, under_test, _target_settings(config), recovery_wait_s)
 
     def unavailable(self) -> str | None:
         """Why the shipped connector chosen cannot be loaded here, if it cannot."""

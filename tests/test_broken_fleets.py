@@ -81,7 +81,12 @@ def run_suite(pytester: pytest.Pytester, *fleet_cmd: str) -> tuple[int, dict[str
 pytestmark = pytest.mark.timeout(1800)
 
 
-@pytest.mark.parametrize("variant", EXPECTED)
+# Judged with the same whole-suite run in tests/test_secrets.py, which also checks that no
+# output and no report shows the token the variant prints.
+JUDGED_IN_TEST_SECRETS = "prints-token-in-errors"
+
+
+@pytest.mark.parametrize("variant", [v for v in EXPECTED if v != JUDGED_IN_TEST_SECRETS])
 def test_suite_fails_a_broken_fleet_on_exactly_its_requirements(
     pytester: pytest.Pytester, variant: str
 ) -> None:

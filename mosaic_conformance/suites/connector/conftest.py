@@ -29,7 +29,6 @@ T = TypeVar("T")
 CALL_BOUND_S = 60.0  # any connector call returns within this, or the test fails
 HEALTH_BOUND_S = 15.0  # CONN.10: "not reachable within a bounded time"
 MESSAGE_WAIT_S = 30.0  # a message reaches the other side within this
-RECOVERY_WAIT_S = 90.0  # ... also across a dropped connection or a server restart
 POLL_S = 0.1
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from mosaic_conformance.connector_plugin import ConnectorSettings
 from mosaic_conformance.connectors.testing import (
     Capability,
     ConnectorTarget,
@@ -24,7 +25,7 @@ from mosaic_conformance.connectors.testing import (
 )
 from mosaic_conformance.connectors.types import OrchestratorConnector, OutboundMessage, SendResult
 
-from .conftest import CALL_BOUND_S, RECOVERY_WAIT_S, Inbox, require, unique, wait_seen, within
+from .conftest import CALL_BOUND_S, Inbox, require, unique, wait_seen, within
 
 ROUNDS = 3
 BURST = 2  # operator messages before and after each strike
@@ -114,6 +115,7 @@ def _count(operator: OperatorSide, text: str) -> int:
 @pytest.mark.parametrize("fault_name", list(FAULTS))
 def test_an_operator_writing_through_faults_loses_nothing(
     connector_target: ConnectorTarget,
+    connector_settings: ConnectorSettings,
     scenario: Scenario,
     operator: OperatorSide,
     fault_name: str,
@@ -143,7 +145,7 @@ def test_an_operator_writing_through_faults_loses_nothing(
     record_figure("connector_sends", sends)
     record_figure("faults_injected", ROUNDS * fault.per_round)
 
-    inbox.wait_for_all(posted, RECOVERY_WAIT_S)
+    inbox.wait_for_all(posted, connector_settings.recovery_wait_s)
     wanted = set(posted)
     received = [t for t in inbox.texts() if t in wanted]
     problems = stream_problems(posted, received)
