@@ -1,8 +1,14 @@
-"""Run order: the tests that run a whole suite (half a minute to three minutes each) go first,
-so that under xdist the short tests fill the workers' last minutes instead of a long run
-starting last and holding up the end (longest first is the classic scheduling rule)."""
+"""Run order and shared caches for the toolkit's own tests.
+
+The tests that run a whole suite (half a minute to three minutes each) go first, so that under
+xdist the short tests fill the workers' last minutes instead of a long run starting last and
+holding up the end (longest first is the classic scheduling rule).
+"""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -22,3 +28,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONG_RUNS_FIRST.index(name) if name in LONG_RUNS_FIRST else len(LONG_RUNS_FIRST)
 
     items.sort(key=rank)  # stable: each module keeps its own order
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suites that pytester runs start in fresh folders, where Hypothesis would build its
+    Unicode tables again (3 s of CPU per process); one folder for this whole run keeps them.
+    The suites' profiles keep no example database, so no run can replay another's cases."""
+    run_root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_root = run_root.parent  # the workers' folders share their parent
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(run_root / "hypothesis"))
+        yield
