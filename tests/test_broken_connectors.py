@@ -21,7 +21,7 @@ pytest_plugins = ["pytester", "homeserver_fixtures"]  # the shared Synapse
 
 BROKEN = Path(__file__).parent / "broken_connectors.py"
 
-# factory -> the requirement ids its defect must fail, and no other (the whole suite runs)
+# factory -> the requirement ids its defect must fail, and no other (every requirement judged)
 EXPECTED = {
     "echoes_own_messages": {"CONN.7"},
     "new_txn_id_on_retry": {"CONN.6", "CONN.11"},  # also retries a 5xx with a new txnId
@@ -88,12 +88,20 @@ def run_suite(pytester: pytest.Pytester, *connector_args: str) -> tuple[int, dic
     return result.ret, outcomes, "\n".join(result.outlines[-40:])
 
 
+# CONN.11's answer faults wait out the connector's retries: a quarter of a run. Where a variant
+# does not break CONN.11, its dropped-connection test alone judges it.
+ANSWER_FAULTS = ("-k", "not 5xx-answers and not 429-answers")
+
+
 @pytest.mark.parametrize("factory", EXPECTED)
 def test_suite_fails_a_broken_connector_on_exactly_its_requirements(
     pytester: pytest.Pytester, synapse: SynapseHomeserver, factory: str
 ) -> None:
     ret, outcomes, tail = run_suite(
-        pytester, *homeserver_args(synapse), "--connector-factory", f"broken_connectors:{factory}"
+        pytester,
+        *homeserver_args(synapse),
+        *("--connector-factory", f"broken_connectors:{factory}"),
+        *(() if "CONN.11" in EXPECTED[factory] else ANSWER_FAULTS),
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == EXPECTED[factory], tail
