@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from mosaic_conformance.connectors import discord
+from mosaic_conformance.connectors import SHIPPED_FACTORIES, discord, load_factory
 from mosaic_conformance.connectors.discord import DiscordConnector
 from mosaic_conformance.connectors.matrix import TOKEN_ENV, MatrixConnector
 from mosaic_conformance.connectors.tmux import TmuxConnector
@@ -336,3 +336,38 @@ discord_deaf_unsubscribe = _discord(DiscordDeafUnsubscribe)
 discord_trusts_any_token = _discord(DiscordTrustsAnyToken)
 discord_hangs_on_silence = _discord(DiscordHangsOnSilence)
 discord_lets_everyone_in = _discord(DiscordLetsEveryoneIn)
+
+
+# --- a pass-through wrapper, for the cleanup and secrets tests ------------------------------
+
+
+class Wrapping:
+    """The shipped connector of a kind with every call handed through: subclass it to change
+    one call (fail a send, leak the tokens)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def kind(self) -> Any:
+        return self._inner.kind
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        result: SendResult = self._inner.send(message)
+        return result
+
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        unsubscribe: Unsubscribe = self._inner.subscribe(handler)
+        return unsubscribe
+
+    def health(self) -> ConnectorHealth:
+        health: ConnectorHealth = self._inner.health()
+        return health
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def shipped(kind: str, config: ConnectorConfig) -> Any:
+    """The shipped connector of ``kind`` for ``config``, as the registry makes it."""
+    return load_factory(SHIPPED_FACTORIES[kind])(config)

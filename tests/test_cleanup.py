@@ -47,32 +47,16 @@ needs_synapse = pytest.mark.skipif(not HAS_SYNAPSE, reason="matrix-synapse is no
 # A connector that fails in the middle of every test that sends: the real connector of its
 # kind is up (its server, its poller), and then the test fails.
 FAILING_CONNECTORS = """
-from mosaic_conformance.connectors import SHIPPED_FACTORIES, load_factory
+from broken_connectors import Wrapping, shipped
 
 
-class FailsOnSend:
-    def __init__(self, inner):
-        self._inner = inner
-
-    @property
-    def kind(self):
-        return self._inner.kind
-
+class FailsOnSend(Wrapping):
     def send(self, message):
         raise RuntimeError("a deliberate failure in the middle of a test")
 
-    def subscribe(self, handler):
-        return self._inner.subscribe(handler)
-
-    def health(self):
-        return self._inner.health()
-
-    def close(self):
-        self._inner.close()
-
 
 def _failing(kind):
-    return lambda config: FailsOnSend(load_factory(SHIPPED_FACTORIES[kind])(config))
+    return lambda config: FailsOnSend(shipped(kind, config))
 
 
 tmux = _failing("tmux")
@@ -82,6 +66,7 @@ matrix = _failing("matrix")
 
 
 BROKEN_FLEET = f"{sys.executable} {Path(__file__).parent / 'broken_fleets.py'}"
+BROKEN_CONNECTORS = Path(__file__).parent / "broken_connectors.py"  # holds the Wrapping base
 JSON_LINES = f"{sys.executable} -m mosaic_conformance.connectors.jsonlines serve --kind tmux"
 
 
@@ -225,7 +210,9 @@ def marked(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setenv("TMUX_TMPDIR", str(tmp))
     monkeypatch.delenv("TMUX", raising=False)
-    pytester.makepyfile(failing_connectors=FAILING_CONNECTORS)
+    pytester.makepyfile(
+        failing_connectors=FAILING_CONNECTORS, broken_connectors=BROKEN_CONNECTORS.read_text()
+    )
     run = MarkedRun(pytester, mark, tmp)
     try:
         yield run

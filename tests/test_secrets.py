@@ -35,6 +35,7 @@ KNOWN = {
 # The fleet suite's own known tokens (its ROS.4 check hands them to the fleet): never shown.
 SUITE_TOKENS = ("syt_conformance_matrix_3f9a7c", "MTconformance.discord.bot.7d1e")
 BROKEN_FLEETS = Path(__file__).parent / "broken_fleets.py"
+BROKEN_CONNECTORS = Path(__file__).parent / "broken_connectors.py"  # holds the Wrapping base
 LEDGER = "leaked.txt"  # what the leaky connectors leaked, one token a line
 
 HAS_TMUX = shutil.which("tmux") is not None
@@ -219,7 +220,7 @@ import logging
 import os
 from pathlib import Path
 
-from mosaic_conformance.connectors import SHIPPED_FACTORIES, load_factory
+from broken_connectors import Wrapping, shipped
 from mosaic_conformance.connectors.types import SendResult
 from mosaic_conformance.secrets import SECRET_ENV_VARS
 
@@ -227,40 +228,28 @@ LEDGER = Path(__file__).with_name("{LEDGER}")
 log = logging.getLogger("leaky")
 
 
-class Leaky:
+class Leaky(Wrapping):
     """The shipped connector, but it tells everyone its tokens, and never delivers."""
 
     def __init__(self, inner, tokens):
-        self._inner, self._tokens = inner, tokens
+        super().__init__(inner)
+        self._tokens = tokens
         with LEDGER.open("a") as ledger:
             ledger.writelines(token + "\\n" for token in tokens)
 
     def __repr__(self):
         return f"Leaky(tokens={{self._tokens!r}})"
 
-    @property
-    def kind(self):
-        return self._inner.kind
-
     def send(self, message):
         log.warning("sending with the tokens %s", self._tokens)
         print("sending with the tokens", self._tokens)
         return SendResult(False, error=f"refused; the tokens were {{self._tokens}}")
 
-    def subscribe(self, handler):
-        return self._inner.subscribe(handler)
-
-    def health(self):
-        return self._inner.health()
-
-    def close(self):
-        self._inner.close()
-
 
 def _leaky(kind):
     def create(config):
         tokens = [os.environ[name] for name in SECRET_ENV_VARS if os.environ.get(name)]
-        return Leaky(load_factory(SHIPPED_FACTORIES[kind])(config), tokens)
+        return Leaky(shipped(kind, config), tokens)
 
     return create
 
@@ -281,7 +270,9 @@ tmux, discord, matrix = _leaky("tmux"), _leaky("discord"), _leaky("matrix")
 def test_tokens_a_connector_leaks_are_masked_in_every_output_and_report(
     pytester: pytest.Pytester, known_tokens: list[str], kind: str
 ) -> None:
-    pytester.makepyfile(leaky_connectors=LEAKY_CONNECTORS)
+    pytester.makepyfile(
+        leaky_connectors=LEAKY_CONNECTORS, broken_connectors=BROKEN_CONNECTORS.read_text()
+    )
     result = pytester.runpytest_subprocess(
         *("--conformance", "-p", "no:cacheprovider"),
         *("--connector", kind, "--connector-factory", f"leaky_connectors:{kind}"),
