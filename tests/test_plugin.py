@@ -1,7 +1,7 @@
 """The plugin itself, through real pytest runs on small synthetic suites (pytester).
 
-A conftest points the plugin at a suites folder of the test's own, so each case controls
-exactly which requirement passes or fails.
+Each case plants a suite of its own (``synthetic_suites``), so it controls exactly which
+requirement passes or fails.
 """
 
 from __future__ import annotations
@@ -12,30 +12,18 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
+from synthetic_suites import plant_suite
 
 pytest_plugins = ["pytester"]
-
-CONFTEST = """
-import pathlib
-import mosaic_conformance.plugin as plugin
-_shipped = plugin.SUITES_DIR
-plugin.SUITES_DIR = pathlib.Path(__file__).parent / "suites"
-
-def pytest_unconfigure(config):  # in-process runs share the module with later tests
-    plugin.SUITES_DIR = _shipped
-"""
 
 
 def make_suite(pytester: pytest.Pytester, **tests: str) -> None:
     """``tests``: test name -> body; each body starts with its marker line(s)."""
-    pytester.makeconftest(CONFTEST)
-    fleet = pytester.path / "suites" / "fleet"
-    fleet.mkdir(parents=True)
     source = "import pytest\n\n" + "\n\n".join(
         textwrap.dedent(body).strip().replace("def test(", f"def {name}(", 1)
         for name, body in tests.items()
     )
-    (fleet / "test_synthetic.py").write_text(source + "\n")
+    plant_suite(pytester, source + "\n")
 
 
 PASS_MUST = """

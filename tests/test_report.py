@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from synthetic_suites import plant_suite
 
 from mosaic_conformance.catalogue import CATALOGUE
 from mosaic_conformance.report import (
@@ -20,16 +21,6 @@ from mosaic_conformance.report import (
 )
 
 pytest_plugins = ["pytester"]
-
-CONFTEST = """
-import pathlib
-import mosaic_conformance.plugin as plugin
-_shipped = plugin.SUITES_DIR
-plugin.SUITES_DIR = pathlib.Path(__file__).parent / "suites"
-
-def pytest_unconfigure(config):  # in-process runs share the module with later tests
-    plugin.SUITES_DIR = _shipped
-"""
 
 # A suite test worded as the real ones are: the message is the reproduction.
 FAILING_SUITE = """
@@ -69,10 +60,7 @@ META: dict[str, Any] = {
 
 
 def run_failing_suite(pytester: pytest.Pytester) -> str:
-    pytester.makeconftest(CONFTEST)
-    fleet = pytester.path / "suites" / "fleet"
-    fleet.mkdir(parents=True)
-    (fleet / "test_synthetic.py").write_text(FAILING_SUITE)
+    plant_suite(pytester, FAILING_SUITE)
     pytester.runpytest("--conformance", "--conformance-report", "out", "-p", "no:cacheprovider")
     return (pytester.path / "out" / "conformance.md").read_text()
 
