@@ -13,6 +13,7 @@ A factory or a command without ``--connector`` is taken to speak Matrix.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import threading
@@ -85,9 +86,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _seconds(text: str) -> float:
-    value = float(text)
+    """A positive number of seconds; anything else names the problem (argparse alone would
+    say "invalid _seconds value")."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
     if not value > 0:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
     return value
 
 

@@ -256,3 +256,14 @@ def test_xdist_gives_the_same_verdict(pytester: pytest.Pytester) -> None:
         "SYM.9": "failed",
     }
     assert '<property name="catalogue_version"' in (pytester.path / "junit.xml").read_text()
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "soon", "nan"])
+def test_a_recovery_wait_that_is_not_positive_seconds_is_a_usage_error(
+    pytester: pytest.Pytester, seconds: str
+) -> None:
+    result = pytester.runpytest("--connector-recovery-wait", seconds)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"*--connector-recovery-wait: {seconds!r} is not a number of seconds above 0*"]
+    )
