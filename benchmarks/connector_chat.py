@@ -25,19 +25,19 @@ from pathlib import Path
 
 import httpx
 
-from mosaic_conformance.backends.discord_standin import DiscordStandIn
 from mosaic_conformance.connectors.discord import DiscordConnector
-from mosaic_conformance.connectors.discord_target import DiscordTarget
-from mosaic_conformance.connectors.testing import Scenario, TargetOptions
 from mosaic_conformance.connectors.tmux import chat_request, create_connector
 from mosaic_conformance.connectors.tmux_chat import chat_dir
-from mosaic_conformance.connectors.tmux_target import TmuxTarget
 from mosaic_conformance.connectors.types import (
     DiscordConfig,
     InboundMessage,
     OrchestratorConnector,
     OutboundMessage,
 )
+from mosaic_conformance.harness.chat.discord import DiscordTarget
+from mosaic_conformance.harness.chat.discord_standin import DiscordStandIn
+from mosaic_conformance.harness.chat.target import Scenario, TargetOptions
+from mosaic_conformance.harness.chat.tmux import TmuxTarget
 
 MESSAGE = "please rebase on main and run the whole test suite before you push ✓"
 

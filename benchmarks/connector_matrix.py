@@ -29,9 +29,9 @@ from urllib.parse import quote
 
 import httpx
 
-from mosaic_conformance.backends.homeserver import Account, MatrixUser, open_homeserver
 from mosaic_conformance.connectors.matrix import MatrixConnector
 from mosaic_conformance.connectors.types import MatrixConfig, OutboundMessage
+from mosaic_conformance.harness.chat.homeserver import Account, MatrixUser, open_homeserver
 
 RECEIVE_TIMEOUT_S = 30.0
 API = "/_matrix/client/v3"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from mosaic_conformance.backends.fake import FakeSession
+from mosaic_conformance.harness.systems.fake import FakeSession
 
 FLEET = [sys.executable, "-m", "mosaic_conformance.fleet"]
 

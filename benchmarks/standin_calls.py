@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mosaic_conformance.backends.fake import FakeBackend, FakeSession
+from mosaic_conformance.harness.systems.fake import FakeBackend, FakeSession
 
 TEMPLATE = "[Unit]\nDescription=Agent %i\n[Service]\nExecStart=/bin/true\n"
 TEMPLATE += "[Install]\nWantedBy=default.target\n"

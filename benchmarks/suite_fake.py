@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mosaic_conformance.backends.fake import FakeSession
+from mosaic_conformance.harness.systems.fake import FakeSession
 
 STANDIN_CALLS = 200
 

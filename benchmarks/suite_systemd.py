@@ -27,8 +27,8 @@ from pathlib import Path
 
 import docker
 
-from mosaic_conformance.backends.systemd import SystemdBackend, SystemdSession
-from mosaic_conformance.backends.systemd_image import Recipe, ensure_image
+from mosaic_conformance.harness.systems.systemd import SystemdBackend, SystemdSession
+from mosaic_conformance.harness.systems.systemd_image import Recipe, ensure_image
 
 TEMPLATE = "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=default.target\n"
 AGENTS = [f"mosaic-agent@bench{i}.service" for i in range(3)]

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from mosaic_conformance.backends.homeserver import HomeserverUnavailable
-from mosaic_conformance.backends.homeserver.synapse import SynapseHomeserver
+from mosaic_conformance.harness.chat.homeserver import HomeserverUnavailable
+from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
 
 
 @pytest.fixture(scope="session")

@@ -19,15 +19,15 @@ import pytest
 
 docker = pytest.importorskip("docker")
 
-from mosaic_conformance.backends import Backend, BackendUnavailable, SystemState  # noqa: E402
-from mosaic_conformance.backends.systemd import (  # noqa: E402
+from mosaic_conformance.harness.systems import Backend, BackendUnavailable, SystemState  # noqa: E402
+from mosaic_conformance.harness.systems.systemd import (  # noqa: E402
     SystemdBackend,
     SystemdBackendError,
     SystemdSession,
     cgroup_setup,
     parse_state,
 )
-from mosaic_conformance.backends.systemd_image import Recipe  # noqa: E402
+from mosaic_conformance.harness.systems.systemd_image import Recipe  # noqa: E402
 
 AGENT_TEMPLATE = """\
 [Unit]
@@ -308,7 +308,7 @@ def play(backend: Backend) -> tuple[list[int], SystemState, SystemState]:
 
 
 def test_the_fake_backend_agrees_with_the_real_one(backend: SystemdBackend, tmp_path: Path) -> None:
-    from mosaic_conformance.backends.fake import FakeSession
+    from mosaic_conformance.harness.systems.fake import FakeSession
 
     fake_session = FakeSession(tmp_path / "fake-session", {})
     fake_session.start()
@@ -326,7 +326,7 @@ INNER_TEST = """
 import os, time
 from pathlib import Path
 import pytest
-from mosaic_conformance.backends.systemd import SystemdSession
+from mosaic_conformance.harness.systems.systemd import SystemdSession
 
 @pytest.fixture(scope="session")
 def session(tmp_path_factory):
@@ -346,7 +346,7 @@ def test_fails_midway(session):
 CRASHING_SCRIPT = """
 import os, sys, tempfile
 from pathlib import Path
-from mosaic_conformance.backends.systemd import SystemdSession
+from mosaic_conformance.harness.systems.systemd import SystemdSession
 
 session = SystemdSession(Path(tempfile.mkdtemp()), {})
 session.start()

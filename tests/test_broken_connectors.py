@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mosaic_conformance.backends.homeserver.synapse import SynapseHomeserver
+from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
 
 pytest_plugins = ["pytester", "homeserver_fixtures"]  # the shared Synapse
 

@@ -14,7 +14,6 @@ pytest.importorskip("httpx")
 
 import httpx
 
-from mosaic_conformance.backends.discord_standin import DiscordStandIn
 from mosaic_conformance.connectors import (
     ConnectorConfig,
     DiscordConfig,
@@ -28,8 +27,9 @@ from mosaic_conformance.connectors.discord import (
     MissingToken,
     create_connector,
 )
-from mosaic_conformance.connectors.discord_target import DiscordScenario, DiscordTarget
-from mosaic_conformance.connectors.testing import TargetOptions, Variant
+from mosaic_conformance.harness.chat.discord import DiscordScenario, DiscordTarget
+from mosaic_conformance.harness.chat.discord_standin import DiscordStandIn
+from mosaic_conformance.harness.chat.target import TargetOptions, Variant
 from mosaic_conformance.suites.connector.conftest import Inbox, unique
 
 Maker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]

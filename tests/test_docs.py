@@ -81,7 +81,7 @@ RUNNABLE_BLOCKS = [b for b in all_blocks() if b.runnable]
 
 def test_requirements_page_is_current() -> None:
     generated = subprocess.run(
-        [sys.executable, "-m", "mosaic_conformance.cli", "requirements"],
+        [sys.executable, "-m", "mosaic_conformance.harness.cli", "requirements"],
         capture_output=True,
         text=True,
         check=True,
@@ -185,7 +185,7 @@ def known_options(tmp_root: str) -> dict[str, frozenset[str]]:
             help_of(sys.executable, "-m", "pytest", "-p", "no:cacheprovider")
         ),
         "mosaic-conformance": options_in_help(
-            help_of(sys.executable, "-m", "mosaic_conformance.cli")
+            help_of(sys.executable, "-m", "mosaic_conformance.harness.cli")
         ),
     }
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mosaic_conformance.backends import create_session
-from mosaic_conformance.backends.base import Call
-from mosaic_conformance.backends.fake import FAKE_USER, FakeBackend, FakeSession, SentKeys
+from mosaic_conformance.harness.systems import create_session
+from mosaic_conformance.harness.systems.base import Call
+from mosaic_conformance.harness.systems.fake import FAKE_USER, FakeBackend, FakeSession, SentKeys
 
 AGENT_TEMPLATE = """\
 [Unit]

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mosaic_conformance.backends import Backend, create_session
 from mosaic_conformance.fleet import roster as roster_module
 from mosaic_conformance.fleet.cli import fleet_main, main
+from mosaic_conformance.harness.systems import Backend, create_session
 
 UNIT = "mosaic-agent@{}.service"
 

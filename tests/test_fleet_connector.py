@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mosaic_conformance.backends.homeserver import MatrixUser
-from mosaic_conformance.backends.homeserver.synapse import SynapseHomeserver
 from mosaic_conformance.connectors import ConnectorConfig, ConnectorHealth, ConnectorRegistry
 from mosaic_conformance.contract import HOME_ENV, ROSTER_PATH
 from mosaic_conformance.fleet.commands import Fleet, FleetError
+from mosaic_conformance.harness.chat.homeserver import MatrixUser
+from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
 
 pytest_plugins = ["homeserver_fixtures"]  # the shared Synapse
 

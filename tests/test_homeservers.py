@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from mosaic_conformance.backends.homeserver import (
+from mosaic_conformance.harness.chat.homeserver import (
     HomeserverUnavailable,
     MatrixUser,
     open_homeserver,
 )
-from mosaic_conformance.backends.homeserver.conduit import conduit_environment
-from mosaic_conformance.backends.homeserver.probe import ProbeTimeout, wait_until
-from mosaic_conformance.connectors.testing import closed_port
+from mosaic_conformance.harness.chat.homeserver.conduit import conduit_environment
+from mosaic_conformance.harness.chat.homeserver.probe import ProbeTimeout, wait_until
+from mosaic_conformance.harness.chat.target import closed_port
 
 
 def test_an_unknown_homeserver_is_named_in_the_error(tmp_path: Path) -> None:

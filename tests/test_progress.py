@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance import progress
+from mosaic_conformance.harness import progress
 
 pytest_plugins = ["pytester"]
 
 CONFTEST = """
 import pytest
-from mosaic_conformance import progress
+from mosaic_conformance.harness import progress
 
 @pytest.fixture(scope="session")
 def server(pytestconfig):
@@ -54,9 +54,9 @@ def test_a_step_outside_a_run_says_nothing_and_keeps_its_errors(
 
 
 SLOW_BACKEND = """
-import mosaic_conformance.backends as backends
-from mosaic_conformance import progress
-from mosaic_conformance.backends.fake import FakeSession
+import mosaic_conformance.harness.systems as backends
+from mosaic_conformance.harness import progress
+from mosaic_conformance.harness.systems.fake import FakeSession
 
 
 class SlowSession(FakeSession):

@@ -10,13 +10,13 @@ import pytest
 from synthetic_suites import plant_suite
 
 from mosaic_conformance.catalogue import CATALOGUE
-from mosaic_conformance.report import (
+from mosaic_conformance.harness.plugin.report import (
     MAX_COMMENT_CHARS,
     Expectations,
     judge,
     markdown,
 )
-from mosaic_conformance.report import (
+from mosaic_conformance.harness.plugin.report import (
     TestOutcome as Outcome,
 )
 
@@ -144,7 +144,7 @@ def test_the_written_report_is_redacted_as_a_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever reached a failure's text, the files mask the tokens (a last line of defence)."""
-    from mosaic_conformance.report import write_reports
+    from mosaic_conformance.harness.plugin.report import write_reports
 
     tests = [outcome("fleet/t.py::test_a", "SYM.1", message="token syt_abcdef in output")]
     results = judge(["SYM"], tests, Expectations({}))

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from test_broken_fleets import EXPECTED, JUDGED_IN_TEST_SECRETS
 
-from mosaic_conformance.backends import Backend, create_session
+from mosaic_conformance.harness.systems import Backend, create_session
 from mosaic_conformance.secrets import MASK, SECRET_ENV_VARS
 
 pytest_plugins = ["pytester"]
@@ -297,15 +297,15 @@ def test_tokens_a_connector_leaks_are_masked_in_every_output_and_report(
 
 
 def test_no_repr_or_error_text_holds_a_token(known_tokens: list[str], tmp_path: Path) -> None:
-    from mosaic_conformance.backends.discord_standin import DiscordStandIn
-    from mosaic_conformance.backends.homeserver.client import Account, MatrixUser
-    from mosaic_conformance.connector_plugin import ConnectorSettings
     from mosaic_conformance.connectors import ConnectorConfig, MatrixConfig, OutboundMessage
     from mosaic_conformance.connectors.discord import create_connector as discord_connector
-    from mosaic_conformance.connectors.discord_target import DiscordTarget
     from mosaic_conformance.connectors.jsonlines import command_maker
     from mosaic_conformance.connectors.matrix import MatrixConnector
-    from mosaic_conformance.connectors.testing import TargetOptions, Variant
+    from mosaic_conformance.harness.chat.discord import DiscordTarget
+    from mosaic_conformance.harness.chat.discord_standin import DiscordStandIn
+    from mosaic_conformance.harness.chat.homeserver.client import Account, MatrixUser
+    from mosaic_conformance.harness.chat.target import TargetOptions, Variant
+    from mosaic_conformance.harness.plugin.connector import ConnectorSettings
 
     matrix_token, discord_token = KNOWN["MATRIX_ACCESS_TOKEN"], KNOWN["DISCORD_BOT_TOKEN"]
     secret_settings = {"shared_secret": discord_token, "registration_token": matrix_token}

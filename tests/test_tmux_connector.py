@@ -22,7 +22,6 @@ from mosaic_conformance.connectors import (
     default_registry,
 )
 from mosaic_conformance.connectors._wait import wait_for
-from mosaic_conformance.connectors.testing import Scenario, TargetOptions, Unsupported, Variant
 from mosaic_conformance.connectors.tmux import (
     CHAT_WINDOW,
     TmuxConnector,
@@ -30,8 +29,9 @@ from mosaic_conformance.connectors.tmux import (
     pane_answers,
 )
 from mosaic_conformance.connectors.tmux_chat import chat_dir, parse_screen, render
-from mosaic_conformance.connectors.tmux_target import TmuxTarget, tmux_socket_path
 from mosaic_conformance.connectors.types import OutboundMessage
+from mosaic_conformance.harness.chat.target import Scenario, TargetOptions, Unsupported, Variant
+from mosaic_conformance.harness.chat.tmux import TmuxTarget, tmux_socket_path
 from mosaic_conformance.suites.connector.conftest import Inbox
 
 WAIT_S = 20.0  # generous: a busy 2-core machine

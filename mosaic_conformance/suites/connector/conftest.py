@@ -12,17 +12,17 @@ from typing import TypeVar
 
 import pytest
 
-from mosaic_conformance import progress
-from mosaic_conformance.backends import BackendUnavailable
-from mosaic_conformance.connector_plugin import ConnectorSettings, open_connector_target
-from mosaic_conformance.connectors.testing import (
+from mosaic_conformance.connectors.types import InboundMessage
+from mosaic_conformance.harness import progress
+from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
     Scenario,
     SeenMessage,
 )
-from mosaic_conformance.connectors.types import InboundMessage
+from mosaic_conformance.harness.plugin.connector import ConnectorSettings, open_connector_target
+from mosaic_conformance.harness.systems import BackendUnavailable
 
 T = TypeVar("T")
 

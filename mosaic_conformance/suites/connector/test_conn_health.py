@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance.connectors.testing import Capability, ConnectorTarget, Scenario, Variant
+from mosaic_conformance.harness.chat.target import Capability, ConnectorTarget, Scenario, Variant
 
 from .conftest import HEALTH_BOUND_S, require, within
 

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from mosaic_conformance.connector_plugin import ConnectorSettings
-from mosaic_conformance.connectors.testing import (
+from mosaic_conformance.connectors.types import OrchestratorConnector, OutboundMessage, SendResult
+from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
     Scenario,
 )
-from mosaic_conformance.connectors.types import OrchestratorConnector, OutboundMessage, SendResult
+from mosaic_conformance.harness.plugin.connector import ConnectorSettings
 
 from .conftest import CALL_BOUND_S, Inbox, require, unique, wait_seen, within
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance.connectors.testing import (
+from mosaic_conformance.connectors.types import OutboundMessage, SendResult
+from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
     Scenario,
     Variant,
 )
-from mosaic_conformance.connectors.types import OutboundMessage, SendResult
 
 from .conftest import CALL_BOUND_S, require, unique, wait_seen, within
 

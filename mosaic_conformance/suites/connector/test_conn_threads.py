@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance.connectors.testing import (
+from mosaic_conformance.connectors.types import OutboundMessage
+from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
     Scenario,
 )
-from mosaic_conformance.connectors.types import OutboundMessage
 
 from .conftest import CALL_BOUND_S, Inbox, require, unique, wait_seen, within
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mosaic_conformance.harness import FleetUnderTest, Result, schema_problems
+from mosaic_conformance.harness.fleet import FleetUnderTest, Result, schema_problems
 
 WORKER = ("--runtime", "codex", "--class", "worker")
 # A valid roster with exactly one orchestrator (never mutate it: copy first).

@@ -11,10 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from mosaic_conformance import progress
-from mosaic_conformance.backends import Backend, BackendSession, BackendUnavailable, create_session
-from mosaic_conformance.harness import FleetUnderTest, busy_seconds
-from mosaic_conformance.plugin import Settings, conformance_settings
+from mosaic_conformance.harness import progress
+from mosaic_conformance.harness.fleet import FleetUnderTest, busy_seconds
+from mosaic_conformance.harness.plugin import Settings, conformance_settings
+from mosaic_conformance.harness.systems import (
+    Backend,
+    BackendSession,
+    BackendUnavailable,
+    create_session,
+)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mosaic_conformance.harness import FleetUnderTest
-from mosaic_conformance.plugin import conformance_settings
+from mosaic_conformance.harness.fleet import FleetUnderTest
+from mosaic_conformance.harness.plugin import conformance_settings
 
 from .checks import ONE_ORCHESTRATOR, WORKER, assert_valid_roster
 

@@ -21,7 +21,7 @@ from hypothesis import assume, given, note
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from mosaic_conformance.harness import FleetUnderTest, schema_problems
+from mosaic_conformance.harness.fleet import FleetUnderTest, schema_problems
 
 from .checks import ONE_ORCHESTRATOR, WORKER
 

@@ -7,8 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from mosaic_conformance.backends import SystemState
-from mosaic_conformance.harness import (
+from mosaic_conformance.harness.fleet import (
     FleetUnderTest,
     Result,
     TreeSnapshot,
@@ -16,6 +15,7 @@ from mosaic_conformance.harness import (
     roster_schema,
     schema_problems,
 )
+from mosaic_conformance.harness.systems import SystemState
 from mosaic_conformance.secrets import SECRET_ENV_VARS, mask_also, redact
 
 from .checks import WORKER, assert_valid_roster, explain, names_the_field

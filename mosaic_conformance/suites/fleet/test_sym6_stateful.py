@@ -14,10 +14,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from mosaic_conformance.backends import BackendSession
 from mosaic_conformance.contract import agent_unit
-from mosaic_conformance.harness import FleetUnderTest, busy_seconds, schema_problems
-from mosaic_conformance.plugin import Settings
+from mosaic_conformance.harness.fleet import FleetUnderTest, busy_seconds, schema_problems
+from mosaic_conformance.harness.plugin import Settings
+from mosaic_conformance.harness.systems import BackendSession
 
 from .checks import WORKER, explain
 

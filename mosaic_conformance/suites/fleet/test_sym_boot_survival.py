@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance.backends import Backend
 from mosaic_conformance.contract import HOLDER_UNIT, agent_unit
-from mosaic_conformance.harness import FleetUnderTest
+from mosaic_conformance.harness.fleet import FleetUnderTest
+from mosaic_conformance.harness.systems import Backend
 
 from .checks import WORKER, drift_lines
 

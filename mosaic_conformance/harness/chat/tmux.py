@@ -22,8 +22,11 @@ from pathlib import Path
 import libtmux
 from libtmux.pane import Pane
 
-from ._wait import NotReady, wait_for
-from .testing import (
+from ...connectors._wait import NotReady, wait_for
+from ...connectors.tmux import chat_request, ensure_chat_pane
+from ...connectors.tmux_chat import INBOX_FILE, chat_dir, operator_name, parse_screen
+from ...connectors.types import ConnectorConfig, OrchestratorConnector, TmuxConfig
+from .target import (
     Capability,
     ConnectorTarget,
     Scenario,
@@ -34,9 +37,6 @@ from .testing import (
     Variant,
     closing_all,
 )
-from .tmux import chat_request, ensure_chat_pane
-from .tmux_chat import INBOX_FILE, chat_dir, operator_name, parse_screen
-from .types import ConnectorConfig, OrchestratorConnector, TmuxConfig
 
 SESSION = "mosaic-orchestrator"
 OTHER_SESSION = "mosaic-other"

@@ -17,13 +17,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from ..base import BackendUnavailable
+from ...systems.base import BackendUnavailable
 from .client import Account, HomeserverError, MatrixUser
 
 HOMESERVERS = {
-    "synapse": "mosaic_conformance.backends.homeserver.synapse:SynapseHomeserver",
-    "conduit": "mosaic_conformance.backends.homeserver.conduit:ConduitHomeserver",
-    "external": "mosaic_conformance.backends.homeserver.external:ExternalHomeserver",
+    "synapse": "mosaic_conformance.harness.chat.homeserver.synapse:SynapseHomeserver",
+    "conduit": "mosaic_conformance.harness.chat.homeserver.conduit:ConduitHomeserver",
+    "external": "mosaic_conformance.harness.chat.homeserver.external:ExternalHomeserver",
 }
 
 __all__ = [

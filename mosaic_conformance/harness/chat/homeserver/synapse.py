@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
+from ....secrets import mask_also
 from ... import progress
-from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_with_shared_secret
 from .probe import versions_answer, wait_until

@@ -13,10 +13,11 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ..backends.discord_standin import DiscordStandIn, User
-from ..secrets import mask_also
-from .discord import POLL_ENV, TOKEN_ENV
-from .testing import (
+from ...connectors.discord import POLL_ENV, TOKEN_ENV
+from ...connectors.types import ConnectorConfig, DiscordConfig, OrchestratorConnector
+from ...secrets import mask_also
+from .discord_standin import DiscordStandIn, User
+from .target import (
     Capability,
     ConnectorTarget,
     Scenario,
@@ -27,7 +28,6 @@ from .testing import (
     closed_port,
     closing_all,
 )
-from .types import ConnectorConfig, DiscordConfig, OrchestratorConnector
 
 # How often the shipped connector polls in the suite (its default, 1 s, is for Discord).
 SUITE_POLL_SECONDS = "0.2"

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import yaml
 
-from .catalogue import CATALOGUE, Requirement, sort_key
-from .secrets import redact
+from ...catalogue import CATALOGUE, Requirement, sort_key
+from ...secrets import redact
 
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
 _MAX_REASON = 200

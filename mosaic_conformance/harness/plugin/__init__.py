@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from . import __version__
-from .catalogue import CATALOGUE, CATALOGUE_VERSION, Level
+from ... import __version__
+from ...catalogue import CATALOGUE, CATALOGUE_VERSION, Level
+from ...secrets import redact, secret_values
 from .report import Expectations, RequirementResult, TestOutcome, judge, write_reports
-from .secrets import redact, secret_values
 
 # Suites shipped in the wheel, and the requirement areas each one judges.
-SUITES_DIR = Path(__file__).parent / "suites"
+SUITES_DIR = Path(__file__).parent.parent.parent / "suites"
 SUITE_AREAS = {"fleet": ("R5", "SYM", "ROS"), "connector": ("CONN",)}
 CONNECTOR_OPTIONS = ("connector", "connector_factory", "connector_cmd")
 
@@ -32,7 +32,7 @@ SUITE_TEST_TIMEOUT_S = 600
 run_key = pytest.StashKey["ConformanceRun"]()
 
 # The connector suite's options and target live in their own plugin module.
-pytest_plugins = ["mosaic_conformance.connector_plugin"]
+pytest_plugins = ["mosaic_conformance.harness.plugin.connector"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -243,7 +243,7 @@ def _pytest_strict(config: pytest.Config) -> bool:
 
 
 def _reference_profiles() -> tuple[str, ...]:
-    folder = Path(__file__).parent / "fleet" / "profiles"
+    folder = Path(__file__).parent.parent.parent / "fleet" / "profiles"
     return tuple(sorted(p.stem for p in folder.glob("*.yaml")))
 
 

@@ -1,9 +1,9 @@
 """The fake backend: recording stand-ins for ``systemctl``, ``loginctl`` and ``tmux``.
 
-The stand-ins are POSIX sh scripts (``backends/bin/``) put first on the fleet's ``PATH``. They
-answer like systemd 252 and tmux 3.3a where a fleet could tell the difference, record every
-call in ``calls.jsonl`` and keep what they did as one file per fact under ``ROOT/state``, which
-this module reads back:
+The stand-ins are POSIX sh scripts (``harness/systems/bin/``) put first on the fleet's
+``PATH``. They answer like systemd 252 and tmux 3.3a where a fleet could tell the difference,
+record every call in ``calls.jsonl`` and keep what they did as one file per fact under
+``ROOT/state``, which this module reads back:
 
 - ``state/enabled/UNIT``, ``state/active/UNIT``: the user manager's units;
 - ``state/linger/USER``: linger;

@@ -17,11 +17,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
-from ..backends.homeserver import Homeserver, MatrixUser, open_homeserver
-from ..secrets import mask_also
-from .faulty_proxy import FaultyProxy
-from .matrix import TOKEN_ENV
-from .testing import (
+from ...connectors.matrix import TOKEN_ENV
+from ...connectors.types import ConnectorConfig, MatrixConfig, OrchestratorConnector
+from ...secrets import mask_also
+from .faults import FaultyProxy
+from .homeserver import Homeserver, MatrixUser, open_homeserver
+from .target import (
     Capability,
     SeenMessage,
     SilentServer,
@@ -30,7 +31,6 @@ from .testing import (
     Variant,
     closed_port,
 )
-from .types import ConnectorConfig, MatrixConfig, OrchestratorConnector
 
 SEND_PATH = r"/rooms/[^/]+/send/"
 PREPARE_TIMEOUT_S = 60.0

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from .connectors import SHIPPED_FACTORIES, ConnectorFactory, load_factory
-from .connectors.testing import ConnectorMaker, ConnectorTarget, TargetOptions, load_target
-from .connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
-from .secrets import mask_also
+from ...connectors import SHIPPED_FACTORIES, ConnectorFactory, load_factory
+from ...connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
+from ...secrets import mask_also
+from ..chat.target import ConnectorMaker, ConnectorTarget, TargetOptions, load_target
 
 KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
 DEFAULT_KIND_FOR_CUSTOM: ConnectorKind = "matrix"
@@ -122,7 +122,7 @@ class ConnectorSettings:
             if factory:
                 maker, under_test = _factory_maker(_load(factory)), f"factory {factory}"
             elif cmd:
-                from .connectors.jsonlines import command_maker
+                from ...connectors.jsonlines import command_maker
 
                 maker, under_test = command_maker(cmd), "command (--connector-cmd)"
             else:  # loaded when the suite starts: a missing dependency skips, not errs

@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
-from .backends.base import Backend, Call
-from .contract import HOME_ENV, ROSTER_PATH
-from .secrets import redact
+from ..contract import HOME_ENV, ROSTER_PATH
+from ..secrets import redact
+from .systems.base import Backend, Call
 
 DEFAULT_COMMAND_TIMEOUT_S = 120.0
 _SHOWN_OUTPUT = 1500  # characters of stdout/stderr kept in a failure message
@@ -213,7 +213,7 @@ def _is_lock(path: Path) -> bool:
 
 
 def roster_schema() -> dict[str, Any]:
-    path = Path(__file__).parent / "fleet" / "roster.schema.json"
+    path = Path(__file__).parent.parent / "fleet" / "roster.schema.json"
     loaded: dict[str, Any] = json.loads(path.read_text("utf-8"))
     return loaded
 

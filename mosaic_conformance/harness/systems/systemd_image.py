@@ -1,6 +1,6 @@
 """The image of the systemd backend: Debian with systemd as PID 1, built once and cached.
 
-Two ways to the same image, both from the build context in ``fixtures/systemd-image``:
+Two ways to the same image, both from the build context in ``systemd-image``:
 
 - ``docker build`` of its Dockerfile, on machines that have or can pull ``debian:SUITE``;
 - ``debootstrap`` of its package list, then ``docker import``, on machines that cannot pull
@@ -28,7 +28,7 @@ from filelock import FileLock
 from .. import progress
 from .base import BackendUnavailable
 
-CONTEXT = Path(__file__).resolve().parent.parent / "fixtures" / "systemd-image"
+CONTEXT = Path(__file__).resolve().parent / "systemd-image"
 SUITE = "bookworm"
 REPOSITORY = "mosaic-conformance/systemd"
 MIRROR_ENV = "MOSAIC_DEBIAN_MIRROR"  # the mirror debootstrap uses

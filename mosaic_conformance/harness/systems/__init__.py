@@ -12,8 +12,8 @@ from pathlib import Path
 from .base import Backend, BackendSession, BackendUnavailable, Call, SystemState
 
 BACKENDS = {
-    "fake": "mosaic_conformance.backends.fake:FakeSession",
-    "systemd": "mosaic_conformance.backends.systemd:SystemdSession",
+    "fake": "mosaic_conformance.harness.systems.fake:FakeSession",
+    "systemd": "mosaic_conformance.harness.systems.systemd:SystemdSession",
 }
 
 __all__ = [

@@ -6,7 +6,7 @@ and ``tmux`` it finds first on ``PATH``. The suites never import the fleet; they
 holds now (:meth:`Backend.state`).
 
 Every backend's stand-ins share two files in the per-test root (written by the POSIX sh
-prelude in ``backends/bin/``, read here):
+prelude in ``harness/systems/bin/``, read here):
 
 - ``calls.jsonl``: one ``{"argv": [...], "exit": N}`` per call, in call order;
 - ``inject/VERB@UNIT``: a failure to inject; its first line is the exit code, the rest is
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ..contract import AGENT_UNIT_PREFIX, HOLDER_UNIT, agent_of, agent_unit
+from ...contract import AGENT_UNIT_PREFIX, HOLDER_UNIT, agent_of, agent_unit
 
 __all__ = [
     "AGENT_UNIT_PREFIX",

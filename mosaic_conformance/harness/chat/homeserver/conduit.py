@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ....secrets import mask_also
 from ... import progress
-from ...secrets import mask_also
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_open
 from .probe import versions_answer, wait_until

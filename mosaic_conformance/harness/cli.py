@@ -13,10 +13,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .catalogue import CATALOGUE, CATALOGUE_VERSION
+from .. import __version__
+from ..catalogue import CATALOGUE, CATALOGUE_VERSION
 
-SUITES_DIR = Path(__file__).parent / "suites"
+SUITES_DIR = Path(__file__).parent.parent / "suites"
 
 
 def covering_tests() -> dict[str, list[str]]:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from .types import ConnectorConfig, ConnectorKind, OrchestratorConnector
+from ...connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
 
 
 class Capability(str, enum.Enum):
@@ -184,9 +184,9 @@ OpenTarget = Callable[[TargetOptions], AbstractContextManager[ConnectorTarget]]
 
 # Each kind's target module, imported only when that kind is chosen.
 TARGETS: Mapping[ConnectorKind, str] = {
-    "tmux": "mosaic_conformance.connectors.tmux_target:open_target",
-    "discord": "mosaic_conformance.connectors.discord_target:open_target",
-    "matrix": "mosaic_conformance.connectors.matrix_target:open_target",
+    "tmux": "mosaic_conformance.harness.chat.tmux:open_target",
+    "discord": "mosaic_conformance.harness.chat.discord:open_target",
+    "matrix": "mosaic_conformance.harness.chat.matrix:open_target",
 }
 
 
