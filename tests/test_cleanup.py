@@ -327,7 +327,7 @@ def test_an_interrupted_session_leaves_nothing_behind(
 # The check itself must fail on a toolkit that leaks: here the tmux target forgets to stop
 # its scenarios' servers and to remove their chat folders.
 LEAKY_TOOLKIT = """
-from mosaic_conformance.connectors import tmux_target
+from mosaic_conformance.harness.chat import tmux as tmux_target
 
 tmux_target.TmuxScenario.stop = lambda self: None
 """

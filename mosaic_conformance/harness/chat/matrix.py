@@ -4,7 +4,7 @@ Settings (``TargetOptions.settings``): ``homeserver`` (``synapse``, ``conduit`` 
 ``external``), and for ``external``: ``url`` plus ``shared_secret`` or
 ``registration_token`` to make accounts with.
 
-Connectors reach the homeserver through a :class:`~.faulty_proxy.FaultyProxy`, so the suite
+Connectors reach the homeserver through a :class:`~.faults.FaultyProxy`, so the suite
 can lose a send's answer, drop connections and answer 5xx or 429 whatever the server is.
 """
 
