@@ -5,7 +5,7 @@ adds, roster reads, operator messages, connector sends, faults injected, fleet i
 This prints them per test, with the test's outcome, for docs/reliability.md:
 
     pytest --conformance --hypothesis-profile mosaic-thorough --junitxml fleet.xml
-    pytest --conformance --connector matrix --junitxml matrix.xml
+    pytest --conformance --conformance-connector matrix --junitxml matrix.xml
     python benchmarks/reliability_figures.py fleet.xml matrix.xml
 """
 

@@ -97,7 +97,7 @@ def backend_costs(repeat: int) -> None:
 
 def suite_wall_time() -> None:
     with tempfile.TemporaryDirectory(prefix="mosaic-bench-suite-") as where:
-        argv = [sys.executable, "-m", "pytest", "--conformance", "--backend", "systemd"]
+        argv = [sys.executable, "-m", "pytest", "--conformance", "--conformance-backend", "systemd"]
         argv += ["-n", "2", "-q", "-p", "no:cacheprovider"]
         exits = []
         took = seconds(

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal
+
+# What a requirement is about: the fleet under test (its command) or the connector under test.
+# A run judges the requirements of its subjects; the others are "not applicable".
+Subject = Literal["fleet", "connector"]
 
 # Bump when a requirement is added, removed or changes meaning; every report carries it.
-CATALOGUE_VERSION = "1.0"
+CATALOGUE_VERSION = "1.1"
 
 
 class Level(str, enum.Enum):
@@ -23,6 +28,7 @@ class Requirement:
     id: str
     level: Level
     text: str
+    subject: Subject = "fleet"
 
     @property
     def area(self) -> str:
@@ -116,7 +122,8 @@ _REQUIREMENTS = (
         "SYM.9",
         SHOULD,
         "`fleet ps` reports drift: a unit enabled but not in the roster, a "
-        "roster agent whose unit is not enabled or not running.",
+        "roster agent whose unit is not enabled or not running, and a running agent whose "
+        "tmux session is missing.",
     ),
     # ROS — the roster file and bad input
     Requirement(
@@ -169,17 +176,20 @@ _REQUIREMENTS = (
         MUST,
         "`send` on a healthy connector returns delivered with a message "
         "id, and the operator sees the text.",
+        subject="connector",
     ),
     Requirement(
         "CONN.5",
         MUST,
         "`send` that cannot deliver (server down, bad token) returns "
         "not-delivered with an error; it does not raise.",
+        subject="connector",
     ),
     Requirement(
         "CONN.6",
         MUST,
         "A retried send of the same message is delivered once (Matrix: the same txnId).",
+        subject="connector",
     ),
     Requirement(
         "CONN.7",
@@ -187,13 +197,20 @@ _REQUIREMENTS = (
         "`subscribe` delivers each operator message once, with text, "
         "sender and an ISO-8601 timestamp; the connector's own messages are not echoed "
         "back.",
+        subject="connector",
     ),
-    Requirement("CONN.8", MUST, "After unsubscribe no more messages reach that handler."),
+    Requirement(
+        "CONN.8",
+        MUST,
+        "After unsubscribe no more messages reach that handler.",
+        subject="connector",
+    ),
     Requirement(
         "CONN.9",
         MUST,
         "Threads: a send with a thread id lands in that thread; an operator "
         "reply in a thread arrives with its thread id.",
+        subject="connector",
     ),
     Requirement(
         "CONN.10",
@@ -201,18 +218,37 @@ _REQUIREMENTS = (
         "`health` is reachable and authenticated on a live server with a "
         "valid token; a bad token gives reachable but not authenticated; an unreachable "
         "server gives not reachable within a bounded time.",
+        subject="connector",
     ),
     Requirement(
         "CONN.11",
         SHOULD,
         "No operator message is lost or duplicated across a dropped "
         "connection or a homeserver restart (resume from the saved `since`).",
+        subject="connector",
     ),
     Requirement(
         "CONN.12",
         SHOULD,
         "Messages from senders outside the configured operators, or "
         "from other rooms, are not delivered.",
+        subject="connector",
+    ),
+    Requirement(
+        "CONN.13",
+        SHOULD,
+        "A connector that restarts (a new process, the same state folder) delivers every "
+        "operator message posted while it was down exactly once, in order, and none delivered "
+        "before the restart again.",
+        subject="connector",
+    ),
+    Requirement(
+        "CONN.14",
+        MUST,
+        "The token never appears in anything the connector returns, raises or writes: send "
+        "results, health details, exceptions, and a program's output and standard error, "
+        "with a valid token, a bad token and the server down.",
+        subject="connector",
     ),
 )
 

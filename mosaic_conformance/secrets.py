@@ -12,8 +12,10 @@ import os
 import threading
 from collections.abc import Iterable, Mapping
 
+from .contract import TOKEN_ENVS
+
 # Tokens come only from these variables (ROS.4); nothing else is a secret of the user's.
-SECRET_ENV_VARS = ("MATRIX_ACCESS_TOKEN", "DISCORD_BOT_TOKEN")
+SECRET_ENV_VARS = TOKEN_ENVS
 MASK = "***"
 _MIN_SECRET_LEN = 4  # masking "a" or "" would mangle every line, and reveal nothing
 

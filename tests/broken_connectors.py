@@ -1,5 +1,5 @@
 """Connectors with one deliberate defect each, for proving the connector suite catches them
-(``--connector-factory broken_connectors:NAME``): Matrix ones, then ``tmux_*`` and
+(``--conformance-connector-factory broken_connectors:NAME``): Matrix ones, then ``tmux_*`` and
 ``discord_*``. Each is the shipped connector but for the one method that carries its defect."""
 
 from __future__ import annotations

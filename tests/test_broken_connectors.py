@@ -1,9 +1,10 @@
 """Proof that the connector suite catches defects: each broken Matrix connector fails exactly
 the requirements it breaks, and each broken tmux and Discord connector fails the requirement
 it breaks; the shipped connectors pass everything, in process and (Matrix) as a
-``--connector-cmd`` program through the JSON-lines adapter.
+``--conformance-connector-cmd`` program through the JSON-lines adapter.
 
-Matrix runs share one Synapse started here (as ``--homeserver-url`` with its shared secret)."""
+Matrix runs share one Synapse started here (as ``--conformance-homeserver-url`` with its shared
+secret)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ EXPECTED = {
 # that requirement alone: the variants above already show the suite fails nothing it should
 # not. A poller that gave up costs the suite's whole recovery wait: a short one is enough here,
 # the shipped connector recovers in a second or two.
-SHORT_RECOVERY = ("--connector-recovery-wait", "20")
+SHORT_RECOVERY = ("--conformance-connector-recovery-wait", "20")
 EXPECTED_ALONE: dict[str, tuple[set[str], tuple[str, ...]]] = {
     "sync_without_since": ({"CONN.11"}, SHORT_RECOVERY),
     "stops_polling_after_an_error_answer": ({"CONN.11"}, ("-k", "429-answers", *SHORT_RECOVERY)),
@@ -69,7 +70,12 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 
 
 def homeserver_args(synapse: SynapseHomeserver) -> tuple[str, ...]:
-    return ("--homeserver-url", synapse.url, "--homeserver-shared-secret", synapse.shared_secret)
+    return (
+        "--conformance-homeserver-url",
+        synapse.url,
+        "--conformance-homeserver-shared-secret",
+        synapse.shared_secret,
+    )
 
 
 def run_suite(pytester: pytest.Pytester, *connector_args: str) -> tuple[int, dict[str, str], str]:
@@ -100,7 +106,7 @@ def test_suite_fails_a_broken_connector_on_exactly_its_requirements(
     ret, outcomes, tail = run_suite(
         pytester,
         *homeserver_args(synapse),
-        *("--connector-factory", f"broken_connectors:{factory}"),
+        *("--conformance-connector-factory", f"broken_connectors:{factory}"),
         *(() if "CONN.11" in EXPECTED[factory] else ANSWER_FAULTS),
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
@@ -116,7 +122,7 @@ def test_suite_fails_a_broken_connector_on_its_requirement(
     ret, outcomes, tail = run_suite(
         pytester,
         *homeserver_args(synapse),
-        *("--connector-factory", f"broken_connectors:{factory}", *selection),
+        *("--conformance-connector-factory", f"broken_connectors:{factory}", *selection),
         *("--conformance-only", ",".join(sorted(expected))),
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
@@ -127,7 +133,9 @@ def test_suite_fails_a_broken_connector_on_its_requirement(
 def test_the_shipped_matrix_connector_passes_everything(
     pytester: pytest.Pytester, synapse: SynapseHomeserver
 ) -> None:
-    ret, outcomes, tail = run_suite(pytester, *homeserver_args(synapse), "--connector", "matrix")
+    ret, outcomes, tail = run_suite(
+        pytester, *homeserver_args(synapse), "--conformance-connector", "matrix"
+    )
     assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}, tail
     assert ret == 0
 
@@ -137,7 +145,9 @@ def test_the_shipped_connector_passes_as_a_program_over_json_lines(
 ) -> None:
     adapter = [sys.executable, "-m", "mosaic_conformance.connectors.jsonlines", "serve"]
     cmd = shlex.join([*adapter, "--kind", "matrix"])
-    ret, outcomes, tail = run_suite(pytester, *homeserver_args(synapse), "--connector-cmd", cmd)
+    ret, outcomes, tail = run_suite(
+        pytester, *homeserver_args(synapse), "--conformance-connector-cmd", cmd
+    )
     assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}, tail
     assert ret == 0
 
@@ -149,7 +159,12 @@ def test_a_broken_program_over_json_lines_is_caught(
     factory = "broken_connectors:raises_instead_of_not_delivered"
     cmd = shlex.join([*adapter, "--kind", "matrix", "--factory", factory])
     ret, outcomes, tail = run_suite(
-        pytester, *homeserver_args(synapse), "--connector-cmd", cmd, "--conformance-only", "CONN.5"
+        pytester,
+        *homeserver_args(synapse),
+        "--conformance-connector-cmd",
+        cmd,
+        "--conformance-only",
+        "CONN.5",
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == {"CONN.5"}, tail
@@ -167,7 +182,12 @@ def test_suite_fails_a_broken_tmux_or_discord_connector_on_its_requirement(
     kind, expected = factory.partition("_")[0], CHAT_EXPECTED[factory]
     ret, outcomes, tail = run_suite(
         pytester,
-        *("--connector", kind, "--connector-factory", f"broken_connectors:{factory}"),
+        *(
+            "--conformance-connector",
+            kind,
+            "--conformance-connector-factory",
+            f"broken_connectors:{factory}",
+        ),
         *("--conformance-only", ",".join(sorted(expected))),
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
@@ -179,7 +199,7 @@ def test_suite_fails_a_broken_tmux_or_discord_connector_on_its_requirement(
 # runnable block (tests/test_docs.py).
 @needs_tmux
 def test_the_shipped_tmux_connector_passes(pytester: pytest.Pytester) -> None:
-    ret, outcomes, tail = run_suite(pytester, "--connector", "tmux")
+    ret, outcomes, tail = run_suite(pytester, "--conformance-connector", "tmux")
     assert {rid: o for rid, o in outcomes.items() if o not in ("passed", "skipped")} == {}, tail
     assert outcomes["CONN.4"] == "passed", tail
     assert ret == 0

@@ -72,8 +72,8 @@ def run_suite(pytester: pytest.Pytester, variant: str) -> tuple[int, dict[str, d
     )
     result = pytester.runpytest_subprocess(
         *("--conformance", "--conformance-strict", "--conformance-report", "out"),
-        *("--fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),
-        *("--fleet-profiles-env", "MOSAIC_FLEET_PROFILES"),
+        *("--conformance-fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),
+        *("--conformance-fleet-profiles-env", "MOSAIC_FLEET_PROFILES"),
         *("--hypothesis-profile", "mosaic-proof", "-p", "no:cacheprovider"),
         *(("-k", selection) if selection else ()),
     )

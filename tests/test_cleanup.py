@@ -82,36 +82,51 @@ class Session:
 
 SESSIONS = {
     "tmux": Session(
-        ("--connector", "tmux"),
-        ("--connector", "tmux", "--connector-factory", "failing_connectors:tmux"),
+        ("--conformance-connector", "tmux"),
+        (
+            "--conformance-connector",
+            "tmux",
+            "--conformance-connector-factory",
+            "failing_connectors:tmux",
+        ),
         "-Lmosaic-ct-",  # libtmux's -L SOCKET: the scenario's tmux server
     ),
     "program": Session(  # the connector as a JSON-lines program, on tmux
-        ("--connector", "tmux", "--connector-cmd", JSON_LINES),
+        ("--conformance-connector", "tmux", "--conformance-connector-cmd", JSON_LINES),
         (
-            "--connector",
+            "--conformance-connector",
             "tmux",
-            "--connector-cmd",
+            "--conformance-connector-cmd",
             f"{JSON_LINES} --factory failing_connectors:tmux",
         ),
         "mosaic_conformance.connectors.jsonlines",
     ),
     "discord": Session(
-        ("--connector", "discord"),
-        ("--connector", "discord", "--connector-factory", "failing_connectors:discord"),
+        ("--conformance-connector", "discord"),
+        (
+            "--conformance-connector",
+            "discord",
+            "--conformance-connector-factory",
+            "failing_connectors:discord",
+        ),
         "",  # the stand-in lives in pytest's process
     ),
     "matrix": Session(
-        ("--connector", "matrix"),
-        ("--connector", "matrix", "--connector-factory", "failing_connectors:matrix"),
+        ("--conformance-connector", "matrix"),
+        (
+            "--conformance-connector",
+            "matrix",
+            "--conformance-connector-factory",
+            "failing_connectors:matrix",
+        ),
         "synapse.app.homeserver",
     ),
     "fleet": Session(
-        ("--fleet-cmd", f"{BROKEN_FLEET} no-start"),
+        ("--conformance-fleet-cmd", f"{BROKEN_FLEET} no-start"),
         (  # fails R5.3 in the suite's first file, after passing tests; -x ends it there
-            "--fleet-cmd",
+            "--conformance-fleet-cmd",
             f"{BROKEN_FLEET} write-then-validate-init",
-            *("--fleet-profiles-env", "MOSAIC_FLEET_PROFILES", "-x"),
+            *("--conformance-fleet-profiles-env", "MOSAIC_FLEET_PROFILES", "-x"),
         ),
         "broken_fleets.py",
     ),
@@ -337,7 +352,7 @@ tmux_target.TmuxScenario.stop = lambda self: None
 def test_the_check_catches_a_toolkit_that_leaves_its_tmux_servers(marked: MarkedRun) -> None:
     marked.pytester.makeconftest(LEAKY_TOOLKIT)
     result = marked.pytester.runpytest_subprocess(
-        *("--conformance", "-p", "no:cacheprovider", "--connector", "tmux"),
+        *("--conformance", "-p", "no:cacheprovider", "--conformance-connector", "tmux"),
         *("-k", "test_send_is_delivered_with_an_id_and_the_operator_sees_it"),
     )
     assert result.ret == pytest.ExitCode.OK, "\n".join(result.outlines[-20:])

@@ -12,8 +12,8 @@ from mosaic_conformance.harness.chat.homeserver import (
     open_homeserver,
 )
 from mosaic_conformance.harness.chat.homeserver.conduit import conduit_environment
-from mosaic_conformance.harness.chat.homeserver.probe import ProbeTimeout, wait_until
 from mosaic_conformance.harness.chat.target import closed_port
+from mosaic_conformance.wait import NotReady, wait_for
 
 
 def test_an_unknown_homeserver_is_named_in_the_error(tmp_path: Path) -> None:
@@ -80,5 +80,5 @@ def test_synapse_starts_registers_and_restarts_on_the_same_url(tmp_path: Path) -
 
 
 def test_a_probe_that_never_holds_times_out_with_the_components_state() -> None:
-    with pytest.raises(ProbeTimeout, match=r"(?s)the thing did not happen.*last lines: x"):
-        wait_until(lambda: None, timeout=0.2, what="the thing", state=lambda: "last lines: x")
+    with pytest.raises(NotReady, match=r"(?s)the thing did not happen.*last lines: x"):
+        wait_for(lambda: None, timeout=0.2, what="the thing", state=lambda: "last lines: x")

@@ -262,8 +262,8 @@ def test_xdist_gives_the_same_verdict(pytester: pytest.Pytester) -> None:
 def test_a_recovery_wait_that_is_not_positive_seconds_is_a_usage_error(
     pytester: pytest.Pytester, seconds: str
 ) -> None:
-    result = pytester.runpytest("--connector-recovery-wait", seconds)
+    result = pytester.runpytest("--conformance-connector-recovery-wait", seconds)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"*--connector-recovery-wait: {seconds!r} is not a number of seconds above 0*"]
+        [f"*--conformance-connector-recovery-wait: {seconds!r} is not a number of seconds above 0*"]
     )

@@ -194,7 +194,12 @@ def test_a_fleet_printing_the_token_is_caught_and_every_report_masks_it(
     fleet_cmd = f"{sys.executable} {pytester.path / 'broken_fleets.py'} {variant}"
     result = pytester.runpytest_subprocess(
         *("--conformance", "-p", "no:cacheprovider", "-n", "2"),
-        *("--fleet-cmd", fleet_cmd, "--fleet-profiles-env", "MOSAIC_FLEET_PROFILES"),
+        *(
+            "--conformance-fleet-cmd",
+            fleet_cmd,
+            "--conformance-fleet-profiles-env",
+            "MOSAIC_FLEET_PROFILES",
+        ),
         *("--conformance-report", "out", "--junitxml", "out/junit.xml", "-o", "junit_logging=all"),
         *("-rA", "-l", "--log-level=DEBUG"),  # every section, every local of a failure
     )
@@ -275,7 +280,12 @@ def test_tokens_a_connector_leaks_are_masked_in_every_output_and_report(
     )
     result = pytester.runpytest_subprocess(
         *("--conformance", "-p", "no:cacheprovider"),
-        *("--connector", kind, "--connector-factory", f"leaky_connectors:{kind}"),
+        *(
+            "--conformance-connector",
+            kind,
+            "--conformance-connector-factory",
+            f"leaky_connectors:{kind}",
+        ),
         *("--conformance-report", "out", "--junitxml", "out/junit.xml", "-o", "junit_logging=all"),
         *("-rA", "-l", "--log-level=DEBUG"),
         # CONN.11's fault tests add no output of their own, only minutes of waiting

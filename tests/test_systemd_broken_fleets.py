@@ -47,7 +47,7 @@ def run_on_systemd(pytester: pytest.Pytester, *args: str) -> tuple[int, dict[str
     """The fleet suite on the systemd backend, two workers: its exit status and its report's
     requirements by id."""
     result = pytester.runpytest_subprocess(
-        *("--conformance", "--conformance-strict", "--backend", "systemd"),
+        *("--conformance", "--conformance-strict", "--conformance-backend", "systemd"),
         *("--conformance-report", "out", "-p", "no:cacheprovider", "-n", "2"),
         *args,
     )
@@ -74,8 +74,8 @@ def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
         pytester,
         *("--conformance-only", ",".join(sorted(expected))),
         *("--hypothesis-profile", "mosaic-proof"),
-        *("--fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),
-        *("--fleet-profiles-env", "MOSAIC_FLEET_PROFILES"),
+        *("--conformance-fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),
+        *("--conformance-fleet-profiles-env", "MOSAIC_FLEET_PROFILES"),
     )
     failed = {rid for rid, r in requirements.items() if r["outcome"] == "failed"}
     assert ret == 1

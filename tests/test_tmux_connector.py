@@ -21,7 +21,6 @@ from mosaic_conformance.connectors import (
     TmuxConfig,
     default_registry,
 )
-from mosaic_conformance.connectors._wait import wait_for
 from mosaic_conformance.connectors.tmux import (
     CHAT_WINDOW,
     TmuxConnector,
@@ -33,6 +32,7 @@ from mosaic_conformance.connectors.types import OutboundMessage
 from mosaic_conformance.harness.chat.target import Scenario, TargetOptions, Unsupported, Variant
 from mosaic_conformance.harness.chat.tmux import TmuxTarget, tmux_socket_path
 from mosaic_conformance.suites.connector.conftest import Inbox
+from mosaic_conformance.wait import wait_for
 
 WAIT_S = 20.0  # generous: a busy 2-core machine
 Maker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]

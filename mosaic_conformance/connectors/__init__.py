@@ -7,9 +7,9 @@ path, so a missing optional dependency (httpx, libtmux) fails only the kind that
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 
+from ..load import load
 from .registry import (
     KNOWN_CONNECTOR_KINDS,
     ConnectorFactory,
@@ -42,15 +42,14 @@ SHIPPED_FACTORIES: Mapping[ConnectorKind, str] = {
 
 
 def load_factory(dotted: str) -> ConnectorFactory:
-    """The callable named ``module:attribute``."""
-    module_name, _, attribute = dotted.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"expected a factory as 'module:callable', got {dotted!r}")
-    factory: ConnectorFactory = getattr(importlib.import_module(module_name), attribute)
+    """The factory named ``module:callable``."""
+    factory: ConnectorFactory = load(dotted)
     return factory
 
 
-def _lazy(dotted: str) -> ConnectorFactory:
+def lazy_factory(dotted: str) -> ConnectorFactory:
+    """A factory that imports ``dotted`` only when it is first called."""
+
     def create(config: ConnectorConfig) -> OrchestratorConnector:
         return load_factory(dotted)(config)
 
@@ -61,7 +60,7 @@ def default_registry() -> ConnectorRegistry:
     """A registry holding the shipped factories of all three kinds."""
     registry = ConnectorRegistry()
     for kind, dotted in SHIPPED_FACTORIES.items():
-        registry.register(kind, _lazy(dotted))
+        registry.register(kind, lazy_factory(dotted))
     return registry
 
 
@@ -85,6 +84,7 @@ __all__ = [
     "UnknownConnectorKind",
     "default_registry",
     "is_known_connector_kind",
+    "lazy_factory",
     "load_factory",
     "resolve_connector_kind",
 ]

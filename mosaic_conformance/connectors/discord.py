@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from ..contract import DISCORD_TOKEN_ENV
 from .types import (
     ConnectorConfig,
     ConnectorHealth,
@@ -45,7 +46,7 @@ from .types import (
 
 log = logging.getLogger(__name__)
 
-TOKEN_ENV = "DISCORD_BOT_TOKEN"
+TOKEN_ENV = DISCORD_TOKEN_ENV
 POLL_ENV = "MOSAIC_DISCORD_POLL_SECONDS"  # optional: how often subscribe asks Discord
 MAX_CONTENT = 2000
 DISCORD_EPOCH_MS = 1_420_070_400_000  # snowflakes count milliseconds from 2015-01-01

@@ -7,7 +7,7 @@ request, and ``message`` events for its subscriptions, on stdout (see
 ``docs/validating-a-connector.md``). End of stdin means close.
 
 - :class:`CommandConnector` makes such a program look like an ``OrchestratorConnector``
-  (``--connector-cmd``); an error response, or a program that died, raises
+  (``--conformance-connector-cmd``); an error response, or a program that died, raises
   :class:`ProtocolError`, so the suite sees the defect rather than a polite result;
 - ``python -m mosaic_conformance.connectors.jsonlines serve --kind matrix`` serves a Python
   connector of the default registry over the protocol.
@@ -31,6 +31,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import IO, Any
 
+from ..contract import CONNECTOR_CONFIG_ENV, CONNECTOR_KINDS
 from ..secrets import redact
 from .config import connector_block, connector_config
 from .types import (
@@ -45,7 +46,7 @@ from .types import (
     Unsubscribe,
 )
 
-CONFIG_ENV = "MOSAIC_CONNECTOR_CONFIG"
+CONFIG_ENV = CONNECTOR_CONFIG_ENV
 ANSWER_TIMEOUT_S = 120.0  # a program that answers nothing this long is taken as gone
 CLOSE_TIMEOUT_S = 5.0
 STDERR_LINES = 20  # kept to explain a program's death
@@ -244,10 +245,12 @@ class CommandConnector:
 
 
 def command_maker(cmd: str) -> Any:
-    """A ``ConnectorMaker`` for ``--connector-cmd CMD``."""
+    """A ``ConnectorMaker`` for ``--conformance-connector-cmd CMD``."""
     argv = shlex.split(cmd)
     if not argv:
-        raise ValueError("--connector-cmd is empty: give the program that speaks the protocol")
+        raise ValueError(
+            "--conformance-connector-cmd is empty: give the program that speaks the protocol"
+        )
 
     def make(config: ConnectorConfig, env: Mapping[str, str]) -> OrchestratorConnector:
         return CommandConnector(argv, config, env)
@@ -343,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="serve one connector on stdin/stdout")
-    serve.add_argument("--kind", choices=("tmux", "discord", "matrix"), required=True)
+    serve.add_argument("--kind", choices=CONNECTOR_KINDS, required=True)
     serve.add_argument(
         "--factory", metavar="MODULE:CALLABLE", help="serve this factory's connector instead"
     )

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..contract import MATRIX_TOKEN_ENV
 from .types import (
     ConnectorConfig,
     ConnectorHealth,
@@ -43,7 +44,7 @@ from .types import (
 
 _log = logging.getLogger(__name__)
 
-TOKEN_ENV = "MATRIX_ACCESS_TOKEN"
+TOKEN_ENV = MATRIX_TOKEN_ENV
 CLIENT_API = "/_matrix/client/v3"
 
 SYNC_TIMEOUT_S = 30.0  # how long the homeserver may hold a /sync open

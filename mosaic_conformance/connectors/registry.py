@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeGuard
 
+from ..contract import CONNECTOR_KINDS
 from .types import (
     DEFAULT_CONNECTOR_KIND,
     ConnectorConfig,
@@ -16,7 +17,7 @@ from .types import (
     OrchestratorConnector,
 )
 
-KNOWN_CONNECTOR_KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
+KNOWN_CONNECTOR_KINDS: tuple[ConnectorKind, ...] = CONNECTOR_KINDS
 
 ConnectorFactory = Callable[[ConnectorConfig], OrchestratorConnector]
 

@@ -41,7 +41,7 @@ import libtmux
 from libtmux.exc import LibTmuxException
 from libtmux.pane import Pane
 
-from ._wait import NotReady, wait_for
+from ..wait import NotReady, wait_for
 from .tmux_chat import (
     INBOX_FILE,
     MAX_REQUEST_BYTES,

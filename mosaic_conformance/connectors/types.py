@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-ConnectorKind = Literal["tmux", "discord", "matrix"]
+from ..contract import DEFAULT_CONNECTOR_KIND, ORCHESTRATOR_SESSION, TMUX_SOCKET, ConnectorKind
 
-DEFAULT_CONNECTOR_KIND: ConnectorKind = "tmux"
+__all__ = ["DEFAULT_CONNECTOR_KIND", "ConnectorKind"]  # re-exported: part of the API
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +98,8 @@ class DiscordConfig:
 
 @dataclass(frozen=True, slots=True)
 class TmuxConfig:
-    socket_name: str = "mosaic"
-    session: str = "mosaic-orchestrator"
+    socket_name: str = TMUX_SOCKET
+    session: str = ORCHESTRATOR_SESSION
 
 
 @dataclass(frozen=True, slots=True)

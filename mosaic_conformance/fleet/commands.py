@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..contract import HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
+from ..contract import AGENT_TEMPLATE, HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
 from ..secrets import redact
 from . import units
 from .profiles import MINIMAL_PROFILE, load_profile
@@ -162,7 +162,7 @@ class Fleet:
         write_atomic(runner, units.AGENT_RUNNER)
         runner.chmod(0o755)
         unit_dir = self.unit_dir()
-        write_atomic(unit_dir / "mosaic-agent@.service", units.agent_template(self.home))
+        write_atomic(unit_dir / AGENT_TEMPLATE, units.agent_template(self.home))
         write_atomic(unit_dir / HOLDER_UNIT, units.holder_unit())
         for agent in roster.agents:
             if not self.env_file(agent.name).exists():

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..contract import HOLDER_UNIT
-
-TMUX_SOCKET = "mosaic"
+from ..contract import AGENT_UNIT_GLOB, HOLDER_SESSION, HOLDER_UNIT, TMUX_SOCKET
 
 # What `ps` asks of systemd, for every unit in one call.
 PS_PROPERTIES = ("Id", "LoadState", "ActiveState", "SubState", "UnitFileState")
@@ -26,7 +24,7 @@ def show_units(units: list[str]) -> list[str]:
 
 def list_agent_units() -> list[str]:
     # --all lists inactive units too; an enabled unit is loaded (default.target wants it)
-    return systemctl("list-units", "--all", "--plain", "--no-legend", "--full", "mosaic-agent@*")
+    return systemctl("list-units", "--all", "--plain", "--no-legend", "--full", AGENT_UNIT_GLOB)
 
 
 def enable_linger(user: str) -> list[str]:
@@ -84,7 +82,7 @@ Description=Mosaic tmux holder (keeps the fleet's tmux server up)
 
 [Service]
 Type=forking
-ExecStart=/usr/bin/env tmux -L {TMUX_SOCKET} new-session -d -s mosaic-holder
+ExecStart=/usr/bin/env tmux -L {TMUX_SOCKET} new-session -d -s {HOLDER_SESSION}
 ExecStop=/usr/bin/env tmux -L {TMUX_SOCKET} kill-server
 RemainAfterExit=yes
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import importlib
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from ...connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
+from ...load import load
 
 
 class Capability(str, enum.Enum):
@@ -76,7 +76,7 @@ class SeenMessage:
 
 # Makes a connector from its roster config and the environment it reads tokens from
 # (``MATRIX_ACCESS_TOKEN``, ``DISCORD_BOT_TOKEN``): the shipped factory, an implementer's
-# ``--connector-factory`` or a ``--connector-cmd`` program.
+# ``--conformance-connector-factory`` or a ``--conformance-connector-cmd`` program.
 ConnectorMaker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]
 
 
@@ -191,8 +191,7 @@ TARGETS: Mapping[ConnectorKind, str] = {
 
 
 def load_target(kind: ConnectorKind) -> OpenTarget:
-    module_name, _, attribute = TARGETS[kind].partition(":")
-    opener: OpenTarget = getattr(importlib.import_module(module_name), attribute)
+    opener: OpenTarget = load(TARGETS[kind])
     return opener
 
 

@@ -22,10 +22,11 @@ from pathlib import Path
 import libtmux
 from libtmux.pane import Pane
 
-from ...connectors._wait import NotReady, wait_for
 from ...connectors.tmux import chat_request, ensure_chat_pane
 from ...connectors.tmux_chat import INBOX_FILE, chat_dir, operator_name, parse_screen
 from ...connectors.types import ConnectorConfig, OrchestratorConnector, TmuxConfig
+from ...contract import ORCHESTRATOR_SESSION
+from ...wait import NotReady, wait_for
 from .target import (
     Capability,
     ConnectorTarget,
@@ -38,7 +39,7 @@ from .target import (
     closing_all,
 )
 
-SESSION = "mosaic-orchestrator"
+SESSION = ORCHESTRATOR_SESSION
 OTHER_SESSION = "mosaic-other"
 # The sender id seen() gives what the connector printed; tmux itself names no sender.
 ORCHESTRATOR_SENDER = "orchestrator"

@@ -17,16 +17,22 @@ import pytest
 
 from ... import __version__
 from ...catalogue import CATALOGUE, CATALOGUE_VERSION, Level
+from ...contract import PROFILES_ENV
 from ...secrets import redact, secret_values
+from ..systems import BACKENDS
 from .report import Expectations, RequirementResult, TestOutcome, judge, write_reports
 
 # Suites shipped in the wheel, and the requirement areas each one judges.
 SUITES_DIR = Path(__file__).parent.parent.parent / "suites"
 SUITE_AREAS = {"fleet": ("R5", "SYM", "ROS"), "connector": ("CONN",)}
-CONNECTOR_OPTIONS = ("connector", "connector_factory", "connector_cmd")
+CONNECTOR_OPTIONS = (
+    "conformance_connector",
+    "conformance_connector_factory",
+    "conformance_connector_cmd",
+)
 
 REFERENCE_FLEET = (sys.executable, "-m", "mosaic_conformance.fleet")
-REFERENCE_PROFILES_ENV = "MOSAIC_FLEET_PROFILES"
+REFERENCE_PROFILES_ENV = PROFILES_ENV
 SUITE_TEST_TIMEOUT_S = 600
 
 run_key = pytest.StashKey["ConformanceRun"]()
@@ -43,31 +49,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run the shipped conformance suites (and only them)",
     )
     group.addoption(
-        "--fleet-cmd",
+        "--conformance-fleet-cmd",
         metavar="CMD",
         help="the fleet under test, standing for `mosaic fleet` (split like a "
         "shell line); default: the reference fleet",
     )
     group.addoption(
-        "--fleet-profiles",
+        "--conformance-fleet-profiles",
         metavar="P[,P]",
         help="the fleet's profiles to judge under R5.1 (default: the reference's "
         "own, or `general` for another fleet)",
     )
     group.addoption(
-        "--fleet-profiles-env",
+        "--conformance-fleet-profiles-env",
         metavar="VAR",
         help="the variable naming the fleet's profile folder (reference: "
         f"{REFERENCE_PROFILES_ENV}); without it R5.3 is skipped",
     )
     group.addoption(
-        "--backend",
-        choices=("fake", "systemd"),
+        "--conformance-backend",
+        choices=tuple(BACKENDS),
         help="where the fleet meets systemd: fake stand-ins (default) or a real "
         "systemd in a container",
     )
     group.addoption(
-        "--systemd-image",
+        "--conformance-systemd-image",
         metavar="IMAGE",
         help="systemd backend: use this image instead of building one",
     )
@@ -107,8 +113,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="write DIR/conformance.json and DIR/conformance.md",
     )
-    parser.addini("conformance_fleet_cmd", "default for --fleet-cmd")
-    parser.addini("conformance_backend", "default for --backend")
+    parser.addini("conformance_fleet_cmd", "default for --conformance-fleet-cmd")
+    parser.addini("conformance_backend", "default for --conformance-backend")
     parser.addini("conformance_report", "default for --conformance-report")
     parser.addini("conformance_expect", "default for --conformance-expect")
 
@@ -173,23 +179,26 @@ class Settings:
             value = config.getoption(name)
             return value if value or ini is None else (config.getini(ini) or None)
 
-        fleet_cmd = option("fleet_cmd", "conformance_fleet_cmd")
+        fleet_cmd = option("conformance_fleet_cmd", "conformance_fleet_cmd")
         self.fleet_cmd: tuple[str, ...] = (
             tuple(shlex.split(fleet_cmd)) if fleet_cmd else REFERENCE_FLEET
         )
         if not self.fleet_cmd:
             raise pytest.UsageError(
-                "--fleet-cmd is empty: give the command that stands for `mosaic fleet`"
+                "--conformance-fleet-cmd is empty: give the command that stands for `mosaic fleet`"
             )
         self.is_reference = self.fleet_cmd == REFERENCE_FLEET
-        self.backend: str = option("backend", "conformance_backend") or "fake"
-        if self.backend not in ("fake", "systemd"):
-            raise pytest.UsageError(f"unknown backend {self.backend!r}: choose fake or systemd")
-        self.backend_options: dict[str, object] = {"image": config.getoption("systemd_image")}
-        self.profiles_env: str | None = config.getoption("fleet_profiles_env") or (
+        self.backend: str = option("conformance_backend", "conformance_backend") or "fake"
+        if self.backend not in BACKENDS:
+            known = " or ".join(BACKENDS)
+            raise pytest.UsageError(f"unknown backend {self.backend!r}: choose {known}")
+        self.backend_options: dict[str, object] = {
+            "image": config.getoption("conformance_systemd_image")
+        }
+        self.profiles_env: str | None = config.getoption("conformance_fleet_profiles_env") or (
             REFERENCE_PROFILES_ENV if self.is_reference else None
         )
-        profiles = config.getoption("fleet_profiles")
+        profiles = config.getoption("conformance_fleet_profiles")
         self.profiles: tuple[str, ...] = (
             tuple(p for p in profiles.split(",") if p)
             if profiles
@@ -209,7 +218,7 @@ class Settings:
         connector_chosen = any(config.getoption(o, None) for o in CONNECTOR_OPTIONS)
         if self.listing:
             self.suites: tuple[str, ...] = tuple(SUITE_AREAS)
-        elif connector_chosen and not config.getoption("fleet_cmd"):
+        elif connector_chosen and not config.getoption("conformance_fleet_cmd"):
             self.suites = ("connector",)
         elif connector_chosen:
             self.suites = ("fleet", "connector")

@@ -1,14 +1,16 @@
 """Pointing the connector suite at a connector: its options, and the target they make.
 
-- ``--connector KIND``: the kind of chat (``tmux``, ``discord``, ``matrix``); alone, it checks
-  the shipped connector of that kind;
-- ``--connector-factory MODULE:CALLABLE``: a Python connector, made by
+- ``--conformance-connector KIND``: the kind of chat (``tmux``, ``discord``, ``matrix``);
+  alone, it checks the shipped connector of that kind;
+- ``--conformance-connector-factory MODULE:CALLABLE``: a Python connector, made by
   ``CALLABLE(ConnectorConfig)`` with its token in the environment;
-- ``--connector-cmd "CMD"``: a program in any language speaking the JSON-lines protocol;
-- ``--homeserver synapse|conduit`` or ``--homeserver-url URL`` (with
-  ``--homeserver-shared-secret`` or ``--homeserver-registration-token``): the Matrix server.
+- ``--conformance-connector-cmd "CMD"``: a program in any language speaking the JSON-lines
+  protocol;
+- ``--conformance-homeserver synapse|conduit`` or ``--conformance-homeserver-url URL`` (with
+  ``--conformance-homeserver-shared-secret`` or ``--conformance-homeserver-registration-token``):
+  the Matrix server.
 
-A factory or a command without ``--connector`` is taken to speak Matrix.
+A factory or a command without ``--conformance-connector`` is taken to speak Matrix.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from pathlib import Path
 
 import pytest
 
-from ...connectors import SHIPPED_FACTORIES, ConnectorFactory, load_factory
+from ...connectors import SHIPPED_FACTORIES, ConnectorFactory, lazy_factory, load_factory
 from ...connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
+from ...contract import CONNECTOR_KINDS
 from ...secrets import mask_also
 from ..chat.target import ConnectorMaker, ConnectorTarget, TargetOptions, load_target
 
-KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
+KINDS = CONNECTOR_KINDS
 DEFAULT_KIND_FOR_CUSTOM: ConnectorKind = "matrix"
 HOMESERVERS = ("synapse", "conduit")
 DEFAULT_RECOVERY_WAIT_S = 90.0
@@ -39,44 +42,44 @@ REGISTRATION_TOKEN_ENV = "MOSAIC_HOMESERVER_REGISTRATION_TOKEN"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance")
     group.addoption(
-        "--connector",
+        "--conformance-connector",
         choices=KINDS,
         help="run the connector suite on this kind of chat (alone: the shipped connector)",
     )
     group.addoption(
-        "--connector-factory",
+        "--conformance-connector-factory",
         metavar="MODULE:CALLABLE",
         help="the Python connector under test: CALLABLE(ConnectorConfig) -> connector",
     )
     group.addoption(
-        "--connector-cmd",
+        "--conformance-connector-cmd",
         metavar="CMD",
         help="the connector under test: a program speaking the JSON-lines connector protocol",
     )
     group.addoption(
-        "--homeserver",
+        "--conformance-homeserver",
         choices=HOMESERVERS,
         help="Matrix: the homeserver the suite starts itself (default synapse)",
     )
     group.addoption(
-        "--homeserver-url",
+        "--conformance-homeserver-url",
         metavar="URL",
         help="Matrix: use this running homeserver instead of starting one",
     )
     group.addoption(
-        "--homeserver-shared-secret",
+        "--conformance-homeserver-shared-secret",
         metavar="SECRET",
-        help="Matrix, with --homeserver-url: Synapse's registration shared secret "
+        help="Matrix, with --conformance-homeserver-url: Synapse's registration shared secret "
         f"(or ${SHARED_SECRET_ENV})",
     )
     group.addoption(
-        "--homeserver-registration-token",
+        "--conformance-homeserver-registration-token",
         metavar="TOKEN",
-        help="Matrix, with --homeserver-url: a registration token for /register "
+        help="Matrix, with --conformance-homeserver-url: a registration token for /register "
         f"(or ${REGISTRATION_TOKEN_ENV}); neither: open registration",
     )
     group.addoption(
-        "--connector-recovery-wait",
+        "--conformance-connector-recovery-wait",
         type=_seconds,
         default=DEFAULT_RECOVERY_WAIT_S,
         metavar="SECONDS",
@@ -109,11 +112,13 @@ class ConnectorSettings:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> ConnectorSettings:
-        kind: ConnectorKind | None = config.getoption("connector", None)
-        factory: str | None = config.getoption("connector_factory", None)
-        cmd: str | None = config.getoption("connector_cmd", None)
+        kind: ConnectorKind | None = config.getoption("conformance_connector", None)
+        factory: str | None = config.getoption("conformance_connector_factory", None)
+        cmd: str | None = config.getoption("conformance_connector_cmd", None)
         if factory and cmd:
-            raise pytest.UsageError("give --connector-factory or --connector-cmd, not both")
+            raise pytest.UsageError(
+                "give --conformance-connector-factory or --conformance-connector-cmd, not both"
+            )
         if (factory or cmd) and kind is None:
             kind = DEFAULT_KIND_FOR_CUSTOM
         maker: ConnectorMaker | None = None
@@ -124,11 +129,13 @@ class ConnectorSettings:
             elif cmd:
                 from ...connectors.jsonlines import command_maker
 
-                maker, under_test = command_maker(cmd), "command (--connector-cmd)"
+                maker, under_test = command_maker(cmd), "command (--conformance-connector-cmd)"
             else:  # loaded when the suite starts: a missing dependency skips, not errs
-                maker = _factory_maker(_lazy(SHIPPED_FACTORIES[kind]))
+                maker = _factory_maker(lazy_factory(SHIPPED_FACTORIES[kind]))
                 under_test = f"the shipped {kind} connector"
-        recovery_wait_s = config.getoption("connector_recovery_wait", DEFAULT_RECOVERY_WAIT_S)
+        recovery_wait_s = config.getoption(
+            "conformance_connector_recovery_wait", DEFAULT_RECOVERY_WAIT_S
+        )
         return cls(kind, maker, under_test, _target_settings(config), recovery_wait_s)
 
     def unavailable(self) -> str | None:
@@ -149,20 +156,15 @@ def _load(dotted: str) -> ConnectorFactory:
         raise pytest.UsageError(f"cannot load the connector factory {dotted!r}: {exc}") from exc
 
 
-def _lazy(dotted: str) -> ConnectorFactory:
-    def create(config: ConnectorConfig) -> OrchestratorConnector:
-        return load_factory(dotted)(config)
-
-    return create
-
-
 def _target_settings(config: pytest.Config) -> dict[str, str]:
-    url = config.getoption("homeserver_url", None)
+    url = config.getoption("conformance_homeserver_url", None)
     if not url:
-        return {"homeserver": config.getoption("homeserver", None) or "synapse"}
+        return {"homeserver": config.getoption("conformance_homeserver", None) or "synapse"}
     settings = {"homeserver": "external", "url": url}
-    secret = config.getoption("homeserver_shared_secret", None) or os.environ.get(SHARED_SECRET_ENV)
-    token = config.getoption("homeserver_registration_token", None) or os.environ.get(
+    secret = config.getoption("conformance_homeserver_shared_secret", None) or os.environ.get(
+        SHARED_SECRET_ENV
+    )
+    token = config.getoption("conformance_homeserver_registration_token", None) or os.environ.get(
         REGISTRATION_TOKEN_ENV
     )
     if secret:

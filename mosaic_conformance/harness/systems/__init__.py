@@ -5,10 +5,10 @@ Named here, imported only when chosen (a backend may need Docker, a fake never d
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
+from ...load import load
 from .base import Backend, BackendSession, BackendUnavailable, Call, SystemState
 
 BACKENDS = {
@@ -36,6 +36,5 @@ def create_session(
     except KeyError:
         known = ", ".join(sorted(BACKENDS))
         raise ValueError(f"unknown backend {name!r}: choose one of {known}") from None
-    module_name, _, class_name = dotted.partition(":")
-    cls: type[BackendSession] = getattr(importlib.import_module(module_name), class_name)
+    cls: type[BackendSession] = load(dotted)
     return cls(workdir, dict(options or {}))

@@ -22,7 +22,6 @@ import os
 import shutil
 import socket
 import stat
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from ...wait import NotReady, Pending, wait_for
 from .. import progress
 from .base import STATE_ENV, Backend, BackendSession, BackendUnavailable, SystemState
 from .systemd_image import ensure_image, has_image
@@ -133,27 +133,6 @@ def remove_leftovers(client: docker.DockerClient) -> list[str]:
     return removed
 
 
-def _wait_for(
-    what: str,
-    ready: Callable[[], tuple[bool, str]],
-    *,
-    timeout: float,
-    diagnose: Callable[[], str],
-) -> None:
-    """Poll ``ready`` (it says whether, and what it saw) until true or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        done, seen = ready()
-        if done:
-            return
-        if time.monotonic() > deadline:
-            raise SystemdBackendError(
-                f"{what} did not happen within {timeout:.0f} s; last seen: {seen.strip()!r}\n"
-                f"{diagnose()}"
-            )
-        time.sleep(POLL_INTERVAL)
-
-
 # --- the machine: one container and what we ask of it -----------------------------------
 
 
@@ -219,27 +198,33 @@ class Machine:
         return f"{state}; its last log lines:\n{logs}"
 
     def wait_booted(self) -> None:
-        def booted() -> tuple[bool, str]:
+        def booted() -> bool | Pending:
             result = self.exec([*PROBE_LIMIT, "systemctl", "is-system-running", "--wait"])
             state = result.stdout.strip()
             # degraded: booted, with a unit failed that a container does not need
-            return state in ("running", "degraded"), state or result.stderr
+            return state in ("running", "degraded") or Pending(state or result.stderr)
 
-        _wait_for("systemd's boot", booted, timeout=BOOT_TIMEOUT, diagnose=self.diagnose)
+        self._wait("systemd's boot", booted, BOOT_TIMEOUT)
 
     def wait_user_manager(self) -> None:
-        def up() -> tuple[bool, str]:
+        def up() -> bool | Pending:
             argv = [*PROBE_LIMIT, "systemctl", "--user", "is-system-running", "--wait"]
             result = self.exec(argv, as_user=True)
             state = result.stdout.strip()
-            return state in ("running", "degraded"), state or result.stderr
+            return state in ("running", "degraded") or Pending(state or result.stderr)
 
-        _wait_for(
+        self._wait(
             f"the user manager of {self.user} (user@{self.uid}.service) coming up",
             up,
-            timeout=USER_MANAGER_TIMEOUT,
-            diagnose=self.diagnose,
+            USER_MANAGER_TIMEOUT,
         )
+
+    def _wait(self, what: str, probe: Callable[[], bool | Pending], timeout: float) -> None:
+        """Poll ``probe``; a timeout is an error holding the container's state and last words."""
+        try:
+            wait_for(probe, what=what, timeout=timeout, interval=POLL_INTERVAL, state=self.diagnose)
+        except NotReady as exc:
+            raise SystemdBackendError(str(exc)) from exc
 
     def restart(self) -> None:
         self.container.restart(timeout=STOP_TIMEOUT)
@@ -365,7 +350,7 @@ class SystemdSession(BackendSession):
         if not has_image(client, str(wanted)):
             raise SystemdBackendError(
                 f"the systemd image {wanted!r} is not known to the engine: build or load it "
-                "first, or leave out --systemd-image to use the toolkit's own"
+                "first, or leave out --conformance-systemd-image to use the toolkit's own"
             )
         return str(wanted)
 

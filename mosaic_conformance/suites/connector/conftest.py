@@ -45,7 +45,8 @@ def connector_target(
 ) -> Iterator[ConnectorTarget]:
     if connector_settings.kind is None:
         pytest.skip(
-            "no connector chosen: pass --connector KIND, --connector-factory or --connector-cmd"
+            "no connector chosen: pass --conformance-connector KIND, "
+            "--conformance-connector-factory or --conformance-connector-cmd"
         )
     reason = connector_settings.unavailable()
     if reason:

@@ -1,4 +1,5 @@
-"""Fixtures of the fleet suites: the backend chosen by ``--backend`` and the fleet under test.
+"""Fixtures of the fleet suites: the backend chosen by ``--conformance-backend`` and the fleet
+under test.
 
 A suite test asks for ``fleet`` (a fresh ``MOSAIC_HOME`` on a fresh system) or for
 ``installed`` (the same, after ``init --profile general --write`` and ``install``).

@@ -59,7 +59,7 @@ def _corrupted_general(orchestrator_count: int) -> dict[str, object]:
 def profiles_folder(fleet: FleetUnderTest) -> FleetUnderTest:
     if not fleet.profiles_env:
         pytest.skip(
-            "the fleet declares no profile folder variable (--fleet-profiles-env), "
+            "the fleet declares no profile folder variable (--conformance-fleet-profiles-env), "
             "so no corrupted preset can be planted"
         )
     return fleet

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from mosaic_conformance.contract import DISCORD_TOKEN_ENV, MATRIX_TOKEN_ENV, agent_unit
 from mosaic_conformance.harness.fleet import (
     FleetUnderTest,
     Result,
@@ -197,8 +198,8 @@ def test_invalid_roster_is_refused(fleet: FleetUnderTest, case: str) -> None:
 # --- ROS.4 ------------------------------------------------------------------------------
 
 TOKENS = {
-    "MATRIX_ACCESS_TOKEN": "syt_conformance_matrix_3f9a7c",
-    "DISCORD_BOT_TOKEN": "MTconformance.discord.bot.7d1e",
+    MATRIX_TOKEN_ENV: "syt_conformance_matrix_3f9a7c",
+    DISCORD_TOKEN_ENV: "MTconformance.discord.bot.7d1e",
 }
 
 
@@ -236,7 +237,7 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
     mask_also(*TOKENS.values())  # this run's texts and reports show them as ***
     env = dict(TOKENS)
     backend = fleet.backend
-    backend.inject_failure("disable", "mosaic-agent@ros4b.service")
+    backend.inject_failure("disable", agent_unit("ros4b"))
     steps = [
         ("init", "--profile", "general", "--write"),
         ("install",),

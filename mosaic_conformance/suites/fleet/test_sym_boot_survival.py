@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance.contract import HOLDER_UNIT, agent_unit
+from mosaic_conformance.contract import AGENT_TEMPLATE, HOLDER_UNIT, agent_unit
 from mosaic_conformance.harness.fleet import FleetUnderTest
 from mosaic_conformance.harness.systems import Backend
 
@@ -158,7 +158,7 @@ def test_install_writes_enables_and_lingers(fleet: FleetUnderTest) -> None:
     result = fleet.run("install")
     assert result.exit_code == 0, f"install failed\n{result}"
     state = fleet.backend.state()
-    assert {"mosaic-agent@.service", HOLDER_UNIT} <= state.unit_files, (
+    assert {AGENT_TEMPLATE, HOLDER_UNIT} <= state.unit_files, (
         f"unit files missing; installed: {sorted(state.unit_files)}\n{result}"
     )
     rostered = set(fleet.roster_names())

@@ -11,12 +11,12 @@ connector and stranger users and its rooms with them.
 from __future__ import annotations
 
 import abc
-import importlib
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
+from ....load import load
 from ...systems.base import BackendUnavailable
 from .client import Account, HomeserverError, MatrixUser
 
@@ -99,10 +99,8 @@ def open_homeserver(name: str, workdir: Path, options: Mapping[str, str]) -> Hom
     except KeyError:
         known = ", ".join(sorted(HOMESERVERS))
         raise ValueError(f"unknown homeserver {name!r}: choose one of {known}") from None
-    module_name, _, class_name = dotted.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        cls: type[Homeserver] = load(dotted)
     except ImportError as exc:
         raise HomeserverUnavailable(f"the {name} homeserver cannot be loaded: {exc}") from exc
-    cls: type[Homeserver] = getattr(module, class_name)
     return cls(workdir, options)

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ....secrets import mask_also
+from ....wait import wait_for
 from ... import progress
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_open
-from .probe import versions_answer, wait_until
+from .probe import versions_answer
 
 IMAGE = "docker.io/matrixconduit/matrix-conduit:latest"
 CONTAINER_PORT = 6167
@@ -99,10 +100,10 @@ class ConduitHomeserver(Homeserver):
             ) from None
 
     def _wait_ready(self) -> None:
-        self._port = wait_until(
+        self._port = wait_for(
             self._published_port, timeout=START_TIMEOUT_S, what="Conduit's port", state=self._state
         )
-        wait_until(
+        wait_for(
             lambda: versions_answer(self.url),
             timeout=START_TIMEOUT_S,
             what=f"Conduit answering /versions at {self.url}",

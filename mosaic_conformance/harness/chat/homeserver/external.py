@@ -1,4 +1,4 @@
-"""A homeserver the user already runs, given by ``--homeserver-url``.
+"""A homeserver the user already runs, given by ``--conformance-homeserver-url``.
 
 Accounts are made with Synapse's shared-secret registration when a shared secret is given,
 else with the spec's ``/register`` (a registration token if given, else open registration).
@@ -20,7 +20,7 @@ class ExternalHomeserver(Homeserver):
 
     def start(self) -> None:
         if not self.options.get("url"):
-            raise HomeserverUnavailable("no --homeserver-url was given")
+            raise HomeserverUnavailable("no --conformance-homeserver-url was given")
         if not versions_answer(self.url):
             raise HomeserverUnavailable(
                 f"the homeserver at {self.url} does not answer /_matrix/client/versions"

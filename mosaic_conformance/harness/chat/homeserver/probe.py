@@ -1,44 +1,8 @@
-"""Readiness probes: poll a condition with a timeout and an interval, never a fixed sleep."""
+"""Readiness probes for a homeserver; the waiting is :func:`mosaic_conformance.wait.wait_for`."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
 import httpx
-
-T = TypeVar("T")
-
-
-class ProbeTimeout(TimeoutError):
-    """A condition did not hold in time; the message holds what was last seen."""
-
-
-def wait_until(
-    probe: Callable[[], T | None],
-    *,
-    timeout: float,
-    interval: float = 0.05,
-    what: str,
-    state: Callable[[], str] = lambda: "",
-) -> T:
-    """Call ``probe`` until it returns something other than None; return that.
-
-    On timeout raise :class:`ProbeTimeout` naming ``what`` and holding ``state()``
-    (a component's status and last log lines).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found is not None:
-            return found
-        if time.monotonic() >= deadline:
-            detail = state()
-            raise ProbeTimeout(
-                f"{what} did not happen within {timeout:g} s" + (f"\n{detail}" if detail else "")
-            )
-        time.sleep(interval)
 
 
 def versions_answer(url: str) -> bool | None:

@@ -18,10 +18,11 @@ from typing import Any
 import yaml
 
 from ....secrets import mask_also
+from ....wait import wait_for
 from ... import progress
 from . import Homeserver, HomeserverUnavailable
 from .client import Account, register_with_shared_secret
-from .probe import versions_answer, wait_until
+from .probe import versions_answer
 
 SERVER_NAME = "mosaic.test"
 START_TIMEOUT_S = 60.0  # ready in ~1.3 s here; the first start also creates the database
@@ -109,7 +110,7 @@ class SynapseHomeserver(Homeserver):
 
     @property
     def shared_secret(self) -> str:
-        """For another run to use this server as ``--homeserver-url`` with accounts."""
+        """For another run to use this server as ``--conformance-homeserver-url`` with accounts."""
         return self._shared_secret
 
     @property
@@ -148,13 +149,13 @@ class SynapseHomeserver(Homeserver):
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # a Ctrl-C of pytest does not reach it half-way
             )
-        self._port = wait_until(
+        self._port = wait_for(
             lambda: self._listening_port(log_start),
             timeout=START_TIMEOUT_S,
             what="Synapse listening",
             state=self._state,
         )
-        wait_until(
+        wait_for(
             lambda: versions_answer(self.url),
             timeout=START_TIMEOUT_S,
             what=f"Synapse answering /versions at {self.url}",
