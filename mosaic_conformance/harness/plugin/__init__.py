@@ -7,6 +7,8 @@ plugin only declares its marker, so installing the package changes no other test
 
 from __future__ import annotations
 
+import argparse
+import secrets
 import shlex
 import sys
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from ... import __version__
 from ...catalogue import CATALOGUE, CATALOGUE_VERSION, Level
 from ...contract import PROFILES_ENV
 from ...secrets import redact, secret_values
+from ..outcomes import OUTCOME_PROPERTY, classify
 from ..systems import BACKENDS
 from .report import Expectations, RequirementResult, TestOutcome, judge, write_reports
 
@@ -34,6 +37,7 @@ CONNECTOR_OPTIONS = (
 REFERENCE_FLEET = (sys.executable, "-m", "mosaic_conformance.fleet")
 REFERENCE_PROFILES_ENV = PROFILES_ENV
 SUITE_TEST_TIMEOUT_S = 600
+DEFAULT_SEED = 1  # fixed, so that a verdict is reproducible unless the user asks otherwise
 
 run_key = pytest.StashKey["ConformanceRun"]()
 
@@ -104,6 +108,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="YAML mapping of requirement id to the reason it is known to fail",
     )
     group.addoption(
+        "--conformance-seed",
+        metavar="N",
+        type=_seed,
+        help=f"the seed of every random draw of the suites (default {DEFAULT_SEED}; "
+        "'random' picks one); printed with every verdict",
+    )
+    group.addoption(
         "--conformance-list",
         action="store_true",
         help="print the requirement catalogue and the tests covering it; run nothing",
@@ -162,6 +173,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config.pluginmanager.unregister(run)
 
 
+def _seed(text: str) -> int:
+    """An integer seed, or ``random`` for a fresh one (printed, so the run can be repeated)."""
+    if text == "random":
+        return secrets.randbelow(2**32)
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a seed: give an integer, or 'random'"
+        ) from None
+
+
 def conformance_settings(config: pytest.Config) -> Settings:
     """The run's settings, for the suites' fixtures."""
     return config.stash[run_key].settings
@@ -215,6 +238,8 @@ class Settings:
         report = option("conformance_report", "conformance_report")
         self.report_dir: Path | None = Path(report) if report else None
         self.listing: bool = config.getoption("conformance_list")
+        seed = config.getoption("conformance_seed")
+        self.seed: int = DEFAULT_SEED if seed is None else seed
         connector_chosen = any(config.getoption(o, None) for o in CONNECTOR_OPTIONS)
         if self.listing:
             self.suites: tuple[str, ...] = tuple(SUITE_AREAS)
@@ -297,6 +322,7 @@ class ConformanceRun:
             "fleet_cmd": meta["fleet_cmd"],
             "connector": meta["connector"],
             "strict": meta["strict"],
+            "seed": meta["seed"],
         }
         return {name: str(value) for name, value in named.items() if value is not None}
 
@@ -363,6 +389,10 @@ class ConformanceRun:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
         _redact_report(report)
+        excinfo = call.excinfo
+        kind = classify(report.when, report.outcome, excinfo.value if excinfo else None)
+        if kind is not None:
+            report.user_properties.append((OUTCOME_PROPERTY, kind))
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -412,6 +442,7 @@ class ConformanceRun:
             "fleet_cmd": self.settings.fleet_cmd_shown if fleet else None,
             "connector": self.settings.connector,
             "strict": self.settings.strict,
+            "seed": self.settings.seed,
         }
 
     def report_meta(self) -> dict[str, Any]:
@@ -439,6 +470,9 @@ class ConformanceRun:
             tr.write_line(f" {r.reason}")
         gate = self.gate_failures()
         verdict = ("FAILED: " + ", ".join(r.requirement.id for r in gate)) if gate else "passed"
+        tr.write_line(
+            f"seed: {self.settings.seed}  (--conformance-seed {self.settings.seed} repeats it)"
+        )
         tr.write_line(
             f"gate: {verdict}"
             + (

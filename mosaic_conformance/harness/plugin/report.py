@@ -16,6 +16,7 @@ import yaml
 
 from ...catalogue import CATALOGUE, Requirement, sort_key
 from ...secrets import redact
+from ..outcomes import ERROR, FAILED, NOT_RUN, OUTCOME_PROPERTY, UNAVAILABLE, UNSUPPORTED
 
 Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
 _MAX_REASON = 200
@@ -35,11 +36,18 @@ class TestOutcome:
     reason: str = ""
     message: str = ""  # what the failure says: the suites put the command and output here
     detail: str = ""  # the failure's whole text (traceback), for the Markdown report
+    phase: str | None = None  # setup, call or teardown: where it failed or was skipped
+    kind: str | None = None  # outcomes.classify(): failed, error, unsupported, ...
+    figures: dict[str, object] = field(default_factory=dict)  # what record_figure recorded
 
     def add(self, report: Any) -> None:
         for name, value in report.user_properties:
             if name == "requirement" and value not in self.requirements:
                 self.requirements.append(value)
+            elif name == OUTCOME_PROPERTY and self.kind not in (FAILED, ERROR):
+                self.kind, self.phase = str(value), report.when
+            elif report.when == "teardown" and name not in (OUTCOME_PROPERTY, "requirement"):
+                self.figures[name] = value
         xfail_reason = getattr(report, "wasxfail", None)
         if report.failed:
             self.outcome = "failed"
@@ -55,6 +63,29 @@ class TestOutcome:
         elif report.skipped:
             self.outcome, self.reason = "skipped", _skip_reason(report)
 
+    @property
+    def test_outcome(self) -> str:
+        """This test's own outcome: passed, failed, error, skipped (a capability the subject
+        lacks), not-run (deselected, stopped, skipped otherwise), xfailed or xpassed."""
+        if self.outcome in ("xfailed", "xpassed"):
+            return self.outcome
+        return {
+            FAILED: "failed",
+            ERROR: "error",
+            UNSUPPORTED: "skipped",
+            UNAVAILABLE: "error",
+            NOT_RUN: "not-run",
+        }.get(self.kind or "", "failed" if self.outcome == "failed" else "passed")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "test": self.nodeid,
+            "outcome": self.test_outcome,
+            "phase": self.phase,
+            "message": self.message or self.reason,
+            "figures": self.figures,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class RequirementResult:
@@ -63,8 +94,9 @@ class RequirementResult:
     reason: str
     tests: tuple[str, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, outcomes: Mapping[str, TestOutcome] | None = None) -> dict[str, Any]:
         r = self.requirement
+        known = outcomes or {}
         return {
             "id": r.id,
             "level": r.level.value,
@@ -72,6 +104,7 @@ class RequirementResult:
             "outcome": self.outcome,
             "tests": list(self.tests),
             "reason": self.reason,
+            "results": [known[t].to_json() for t in self.tests if t in known],
         }
 
 
@@ -222,7 +255,7 @@ def write_reports(
     counts: dict[str, int] = {}
     for r in results:
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    document = {**meta, "summary": counts, "requirements": [r.to_json() for r in results]}
+    document = {**meta, "summary": counts, "requirements": [r.to_json(outcomes) for r in results]}
     json_path, md_path = folder / "conformance.json", folder / "conformance.md"
     json_path.write_text(redact(json.dumps(document, indent=2)) + "\n", encoding="utf-8")
     md_path.write_text(redact(markdown(meta, results, outcomes)), encoding="utf-8")
