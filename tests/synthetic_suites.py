@@ -8,7 +8,7 @@ import pytest
 # Points the plugin at the pytester folder's suites/ for the run.
 CONFTEST = """
 import pathlib
-import mosaic_conformance.harness.plugin as plugin
+import mosaic_conformance.harness.plugin.selection as plugin
 _shipped = plugin.SUITES_DIR
 plugin.SUITES_DIR = pathlib.Path(__file__).parent / "suites"
 

@@ -10,15 +10,16 @@ import pytest
 from synthetic_suites import plant_suite
 
 from mosaic_conformance.catalogue import CATALOGUE
-from mosaic_conformance.harness.plugin.report import (
-    MAX_COMMENT_CHARS,
+from mosaic_conformance.harness.outcomes import FAILED, NOT_RUN
+from mosaic_conformance.harness.plugin.report import MAX_COMMENT_CHARS, markdown
+from mosaic_conformance.harness.plugin.verdict import (
     Expectations,
+    RequirementResult,
+    Scope,
+    gate,
     judge,
-    markdown,
 )
-from mosaic_conformance.harness.plugin.report import (
-    TestOutcome as Outcome,
-)
+from mosaic_conformance.harness.plugin.verdict import TestOutcome as Outcome
 
 pytest_plugins = ["pytester"]
 
@@ -50,13 +51,11 @@ def test_ok():
 META: dict[str, Any] = {
     "version": "0.1.0",
     "catalogue_version": "1.0",
-    "backend": "fake",
-    "fleet_cmd": "mosaic fleet",
-    "connector": None,
+    "judged": {"fleet": "mosaic fleet", "backend": "fake"},
     "strict": False,
-    "gate": "failed",
-    "gating": ["SYM.1"],
+    "seed": 1,
 }
+FLEET = Scope(("fleet",))
 
 
 def run_failing_suite(pytester: pytest.Pytester) -> str:
@@ -72,9 +71,10 @@ def test_the_report_leads_with_the_verdict_and_the_reproduction(
     md = run_failing_suite(pytester)
     lines = md.splitlines()
     assert lines[0] == "# Mosaic conformance report"
-    assert lines[2].startswith("**FAILED** (gating: SYM.1, SYM.3): ")
+    assert lines[2].startswith("**FAILED (SYM.1, SYM.3)**: ")
     assert "1 passed, 2 failed" in lines[2]
-    assert "requirement catalogue 1.0 by mosaic-conformance" in md
+    assert "- fleet: `the bundled reference fleet" in md
+    assert "requirement catalogue 1.1 by mosaic-conformance" in md
     failures = md[md.index("## Failures") : md.index("## All requirements")]
     assert failures.index("### SYM.1 (MUST): failed") < failures.index("### SYM.3")
     assert "> `fleet add NAME` runs `systemctl --user enable" in failures
@@ -94,32 +94,44 @@ def test_the_report_leads_with_the_verdict_and_the_reproduction(
 def outcome(nodeid: str, rid: str, state: str = "failed", **fields: str) -> Outcome:
     test = Outcome(nodeid, [rid])
     test.outcome = state  # type: ignore[assignment]
+    test.kind = {"failed": FAILED, "skipped": NOT_RUN}.get(state)
     for name, value in fields.items():
         setattr(test, name, value)
     return test
 
 
+def verdict(
+    tests: list[Outcome], scope: Scope = FLEET, expectations: Expectations | None = None
+) -> list[RequirementResult]:
+    collected = {t.nodeid: t.requirements for t in tests}
+    outcomes = {t.nodeid: t for t in tests}
+    return judge(scope, collected, outcomes, expectations or Expectations({}))
+
+
 def test_a_passing_run_says_so_first() -> None:
     tests = [outcome("fleet/t.py::test_a", "SYM.1", "passed")]
-    results = judge(["SYM"], tests, Expectations({}))
-    md = markdown({**META, "gate": "passed", "gating": []}, results, {t.nodeid: t for t in tests})
-    assert md.splitlines()[2] == f"**PASSED**: 1 passed, {len(results) - 1} skipped of " + (
-        f"{len(results)} requirements"
+    scope = Scope(("fleet",), only=frozenset({"SYM.1"}))
+    results = verdict(tests, scope)
+    md = markdown(META, gate(results, False), results, {t.nodeid: t for t in tests})
+    in_scope = sum(r.outcome != "not-applicable" for r in results)
+    assert md.splitlines()[2] == (
+        f"**passed (partial: requirements were left out)**: 1 passed, {in_scope - 1} "
+        f"not-judged of {in_scope} requirements in scope"
     )
     assert "## Failures" not in md
 
 
 def test_a_run_that_judged_nothing_does_not_say_passed() -> None:
     tests = [outcome("fleet/t.py::test_a", "SYM.1", "skipped", reason="no engine")]
-    results = judge(["SYM"], tests, Expectations({}))
-    md = markdown({**META, "gate": "passed", "gating": []}, results, {t.nodeid: t for t in tests})
-    assert md.splitlines()[2].startswith("**NOTHING JUDGED**: ")
+    results = verdict(tests)
+    md = markdown(META, gate(results, False), results, {t.nodeid: t for t in tests})
+    assert md.splitlines()[2].startswith("**INCOMPLETE (not judged: R5.1, R5.2, ")
 
 
 def test_an_unexpected_pass_is_listed_with_what_to_do() -> None:
     tests = [outcome("fleet/t.py::test_a", "SYM.2", "xpassed", reason="SYM.2: not yet")]
-    results = judge(["SYM"], tests, Expectations({"SYM.2": "not yet"}))
-    md = markdown({**META, "gate": "passed", "gating": []}, results, {t.nodeid: t for t in tests})
+    results = verdict(tests, expectations=Expectations({"SYM.2": "not yet"}))
+    md = markdown(META, gate(results, True), results, {t.nodeid: t for t in tests})
     assert "### SYM.2 (MUST): passed, but was expected to fail" in md
     assert "take it out of the expectations file" in md
 
@@ -131,8 +143,8 @@ def test_tracebacks_give_way_so_that_the_report_fits_in_a_comment() -> None:
         for rid in CATALOGUE
         if rid.startswith(("SYM", "ROS", "R5"))
     ]
-    results = judge(["R5", "SYM", "ROS"], tests, Expectations({}))
-    md = markdown(META, results, {t.nodeid: t for t in tests})
+    results = verdict(tests)
+    md = markdown(META, gate(results, False), results, {t.nodeid: t for t in tests})
     assert len(md) <= MAX_COMMENT_CHARS
     assert md.count("<details>") >= 1
     assert "traceback left out to keep this report short" in md
@@ -147,9 +159,11 @@ def test_the_written_report_is_redacted_as_a_whole(
     from mosaic_conformance.harness.plugin.report import write_reports
 
     tests = [outcome("fleet/t.py::test_a", "SYM.1", message="token syt_abcdef in output")]
-    results = judge(["SYM"], tests, Expectations({}))
+    results = verdict(tests)
     monkeypatch.setenv("MATRIX_ACCESS_TOKEN", "syt_abcdef")
-    written = write_reports(tmp_path, META, results, {t.nodeid: t for t in tests})
+    written = write_reports(
+        tmp_path, META, gate(results, False), results, {t.nodeid: t for t in tests}
+    )
     assert [p.name for p in written] == ["conformance.json", "conformance.md"]
     assert "token *** in output" in written[1].read_text()
     assert "syt_abcdef" not in written[0].read_text() + written[1].read_text()

@@ -22,6 +22,7 @@ import yaml
 
 from ..contract import HOME_ENV, ROSTER_PATH
 from ..secrets import redact
+from .outcomes import fail_subject
 from .systems.base import Backend, Call
 
 DEFAULT_COMMAND_TIMEOUT_S = 120.0
@@ -128,9 +129,7 @@ class FleetUnderTest:
         __tracebackhide__ = True
         result = self.run(*args)
         if result.exit_code != 0:
-            import pytest
-
-            pytest.fail(f"a setup step of this test failed:\n{result}", pytrace=False)
+            fail_subject(f"a setup step of this test failed:\n{result}")
         return result
 
     # --- what the fleet left behind ---------------------------------------------------

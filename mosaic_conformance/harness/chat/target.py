@@ -34,6 +34,7 @@ from typing import Protocol, runtime_checkable
 
 from ...connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
 from ...load import load
+from ..components import TARGETS
 
 
 class Capability(str, enum.Enum):
@@ -181,13 +182,6 @@ class ConnectorTarget(Protocol):
 
 
 OpenTarget = Callable[[TargetOptions], AbstractContextManager[ConnectorTarget]]
-
-# Each kind's target module, imported only when that kind is chosen.
-TARGETS: Mapping[ConnectorKind, str] = {
-    "tmux": "mosaic_conformance.harness.chat.tmux:open_target",
-    "discord": "mosaic_conformance.harness.chat.discord:open_target",
-    "matrix": "mosaic_conformance.harness.chat.matrix:open_target",
-}
 
 
 def load_target(kind: ConnectorKind) -> OpenTarget:

@@ -9,12 +9,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ...load import load
+from ..components import BACKENDS
 from .base import Backend, BackendSession, BackendUnavailable, Call, SystemState
-
-BACKENDS = {
-    "fake": "mosaic_conformance.harness.systems.fake:FakeSession",
-    "systemd": "mosaic_conformance.harness.systems.systemd:SystemdSession",
-}
 
 __all__ = [
     "BACKENDS",

@@ -162,6 +162,10 @@ class BackendSession(abc.ABC):
     def start(self) -> None:  # noqa: B027 - most sessions have nothing to start
         """Bring the system up; raise :class:`BackendUnavailable` when it cannot run here."""
 
+    def describe(self) -> dict[str, str]:
+        """What this system is, for the report (an engine, an image, a cgroup mode)."""
+        return {}
+
     @abc.abstractmethod
     def open(self, root: Path) -> Backend:
         """A fresh system for one test, its files under ``root``."""

@@ -1,28 +1,25 @@
-"""Fixtures of the connector suite: the chosen kind's target, a fresh scenario per test, and
-the helpers that wait for messages (probes, never sleeps) and bound every connector call."""
+"""Helpers of the connector suite: waiting for messages (probes, never sleeps) and bounding
+every connector call. The fixtures (``connector_target``, ``scenario``, ``operator``, ...) are
+the plugin's (``harness/plugin/fixtures.py``)."""
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import pytest
 
 from mosaic_conformance.connectors.types import InboundMessage
-from mosaic_conformance.harness import progress
 from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
-    Scenario,
     SeenMessage,
 )
-from mosaic_conformance.harness.plugin.connector import ConnectorSettings, open_connector_target
-from mosaic_conformance.harness.systems import BackendUnavailable
+from mosaic_conformance.harness.outcomes import unsupported
 
 T = TypeVar("T")
 
@@ -32,54 +29,11 @@ MESSAGE_WAIT_S = 30.0  # a message reaches the other side within this
 POLL_S = 0.1
 
 
-@pytest.fixture(scope="session")
-def connector_settings(request: pytest.FixtureRequest) -> ConnectorSettings:
-    return ConnectorSettings.from_config(request.config)
-
-
-@pytest.fixture(scope="session")
-def connector_target(
-    connector_settings: ConnectorSettings,
-    tmp_path_factory: pytest.TempPathFactory,
-    pytestconfig: pytest.Config,
-) -> Iterator[ConnectorTarget]:
-    if connector_settings.kind is None:
-        pytest.skip(
-            "no connector chosen: pass --conformance-connector KIND, "
-            "--conformance-connector-factory or --conformance-connector-cmd"
-        )
-    reason = connector_settings.unavailable()
-    if reason:
-        pytest.skip(reason)
-    stack = contextlib.ExitStack()
-    try:
-        with progress.reporting(pytestconfig):  # a homeserver says how its start goes
-            target = stack.enter_context(
-                open_connector_target(connector_settings, tmp_path_factory.mktemp("connector"))
-            )
-    except BackendUnavailable as exc:
-        stack.close()
-        pytest.skip(f"the {connector_settings.kind} target cannot run here: {exc}")
-    with stack:
-        yield target
-
-
-@pytest.fixture
-def scenario(connector_target: ConnectorTarget) -> Iterator[Scenario]:
-    with connector_target.scenario() as fresh:
-        yield fresh
-
-
-@pytest.fixture
-def operator(scenario: Scenario) -> OperatorSide:
-    return scenario.operator
-
-
 def require(target: ConnectorTarget, capability: Capability) -> None:
     """Skip, with the kind's reason, a test that needs what this kind lacks."""
     reason = target.unsupported.get(capability)
     if reason:
-        pytest.skip(f"{capability.value}: {reason}")
+        unsupported(f"{capability.value}: {reason}")
 
 
 def unique(label: str) -> str:

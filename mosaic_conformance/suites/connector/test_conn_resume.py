@@ -23,7 +23,7 @@ from mosaic_conformance.harness.chat.target import (
     OperatorSide,
     Scenario,
 )
-from mosaic_conformance.harness.plugin.connector import ConnectorSettings
+from mosaic_conformance.harness.plugin.settings import ConnectorSettings
 
 from .conftest import CALL_BOUND_S, Inbox, require, unique, wait_seen, within
 

@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from ....load import load
+from ...components import HOMESERVERS
 from ...systems.base import BackendUnavailable
 from .client import Account, HomeserverError, MatrixUser
-
-HOMESERVERS = {
-    "synapse": "mosaic_conformance.harness.chat.homeserver.synapse:SynapseHomeserver",
-    "conduit": "mosaic_conformance.harness.chat.homeserver.conduit:ConduitHomeserver",
-    "external": "mosaic_conformance.harness.chat.homeserver.external:ExternalHomeserver",
-}
 
 __all__ = [
     "HOMESERVERS",
