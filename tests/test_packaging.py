@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import re
 import stat
-import subprocess
-import sys
 import tarfile
 import zipfile
 from email.message import Message
@@ -31,25 +29,6 @@ STAND_INS = ("harness/systems/bin/systemctl", "harness/systems/bin/loginctl")
 USER_EXTRAS = ("connectors", "systemd", "synapse")  # every capability a judging run may need
 
 
-@pytest.fixture(scope="module")
-def dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The sdist, and the wheel built from it (as ``python -m build`` does)."""
-    pytest.importorskip("build", reason="pip install build hatchling: builds the package")
-    pytest.importorskip("hatchling", reason="pip install build hatchling: builds the package")
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, f"the build failed:\n{proc.stdout}{proc.stderr}"
-    (wheel,) = out.glob("*.whl")
-    (sdist,) = out.glob("*.tar.gz")
-    return {"wheel": wheel, "sdist": sdist}
-
-
 def wheel_names(wheel: Path) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         return archive.namelist()
@@ -66,38 +45,40 @@ def metadata(wheel: Path) -> Message:
         return HeaderParser().parsestr(archive.read(name).decode("utf-8"))
 
 
-def test_the_wheel_and_the_sdist_carry_the_license(dists: dict[str, Path]) -> None:
+def test_the_wheel_and_the_sdist_carry_the_license(built_dists: dict[str, Path]) -> None:
     license_text = (ROOT / "LICENSE").read_text("utf-8")
     assert license_text.startswith("MIT License")
-    with zipfile.ZipFile(dists["wheel"]) as archive:
+    with zipfile.ZipFile(built_dists["wheel"]) as archive:
         licenses = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
-        assert licenses, f"no LICENSE in the wheel:\n{wheel_names(dists['wheel'])}"
+        assert licenses, f"no LICENSE in the wheel:\n{wheel_names(built_dists['wheel'])}"
         assert archive.read(licenses[0]).decode("utf-8") == license_text
-    assert "LICENSE" in sdist_names(dists["sdist"])
-    meta = metadata(dists["wheel"])
+    assert "LICENSE" in sdist_names(built_dists["sdist"])
+    meta = metadata(built_dists["wheel"])
     assert meta["License-Expression"] == "MIT"
     assert meta.get_all("License-File") == ["LICENSE"]
 
 
-def test_the_wheel_carries_the_suites_and_their_data(dists: dict[str, Path]) -> None:
-    names = wheel_names(dists["wheel"])
+def test_the_wheel_carries_the_suites_and_their_data(built_dists: dict[str, Path]) -> None:
+    names = wheel_names(built_dists["wheel"])
     missing = [p for p in (*PACKAGE_DATA, *STAND_INS) if f"{NAME}/{p}" not in names]
     assert not missing, f"the wheel lacks {missing}"
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
-    with zipfile.ZipFile(dists["wheel"]) as archive:
+    with zipfile.ZipFile(built_dists["wheel"]) as archive:
         for stand_in in STAND_INS:
             mode = archive.getinfo(f"{NAME}/{stand_in}").external_attr >> 16
             assert mode & stat.S_IXUSR, f"{stand_in} is not executable in the wheel"
 
 
-def test_the_metadata_names_the_project_urls(dists: dict[str, Path]) -> None:
-    urls = dict(u.split(", ", 1) for u in metadata(dists["wheel"]).get_all("Project-URL") or [])
+def test_the_metadata_names_the_project_urls(built_dists: dict[str, Path]) -> None:
+    urls = dict(
+        u.split(", ", 1) for u in metadata(built_dists["wheel"]).get_all("Project-URL") or []
+    )
     assert sorted(urls) == ["Documentation", "Issues", "Source"]
     assert all(u.startswith("https://") for u in urls.values()), urls
 
 
-def test_the_all_extra_judges_every_connector_kind(dists: dict[str, Path]) -> None:
-    requires = metadata(dists["wheel"]).get_all("Requires-Dist") or []
+def test_the_all_extra_judges_every_connector_kind(built_dists: dict[str, Path]) -> None:
+    requires = metadata(built_dists["wheel"]).get_all("Requires-Dist") or []
 
     def of(extra: str) -> set[str]:
         return {r.split(";")[0] for r in requires if r.endswith(f"extra == '{extra}'")}
@@ -126,11 +107,11 @@ def test_nothing_installs_extras_that_all_already_has() -> None:
 HREF = re.compile(r'<a href="([^"]*)"')
 
 
-def test_the_description_renders_with_working_links(dists: dict[str, Path]) -> None:
+def test_the_description_renders_with_working_links(built_dists: dict[str, Path]) -> None:
     readme_renderer = pytest.importorskip(
         "readme_renderer.markdown", reason="pip install 'readme-renderer[md]': renders it"
     )
-    meta = metadata(dists["wheel"])
+    meta = metadata(built_dists["wheel"])
     assert meta["Description-Content-Type"] == "text/markdown"
     html = readme_renderer.render(meta.get_payload(), variant="GFM")
     assert html, "the description does not render"
