@@ -82,7 +82,8 @@ def tool_problem() -> str | None:
     return None
 
 
-pytestmark = pytest.mark.skipif(tool_problem() is not None, reason=str(tool_problem()))
+TOOL_PROBLEM = tool_problem()
+pytestmark = pytest.mark.skipif(TOOL_PROBLEM is not None, reason=str(TOOL_PROBLEM))
 
 
 def job_environment() -> dict[str, str]:
