@@ -8,7 +8,10 @@ holding up the end (longest first is the classic scheduling rule).
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +19,7 @@ LONG_RUNS_FIRST = (  # modules, longest single tests first
     "test_systemd_broken_fleets.py",
     "test_broken_fleets.py",
     "test_broken_connectors.py",
+    "test_ci_recipes.py",
     "test_docs.py",
     "test_secrets.py",
     "test_cleanup.py",
@@ -41,3 +45,24 @@ def shared_hypothesis_storage(tmp_path_factory: pytest.TempPathFactory) -> Itera
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(run_root / "hypothesis"))
         yield
+
+
+@pytest.fixture(scope="session")
+def built_dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sdist of this checkout, and the wheel built from it, as ``python -m build`` makes
+    them (without an isolated build environment: hatchling comes from the test extra)."""
+    pytest.importorskip("build", reason="pip install build hatchling: builds the package")
+    pytest.importorskip("hatchling", reason="pip install build hatchling: builds the package")
+    out = tmp_path_factory.mktemp("dist")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, f"the build failed:\n{proc.stdout}{proc.stderr}"
+    (wheel,) = out.glob("*.whl")
+    (sdist,) = out.glob("*.tar.gz")
+    return {"wheel": wheel, "sdist": sdist}

@@ -1,52 +1,77 @@
 """``mosaic-conformance``: the toolkit's version, and its requirement catalogue as a page.
 
 The suites themselves run under pytest (``pytest --conformance``); this command only says
-which edition of the toolkit and of the requirements is installed, and renders
-``docs/requirements.md`` from the catalogue and the suites' markers.
+which edition of the toolkit and of the requirements is installed, and renders the catalogue
+with the suite tests that judge each requirement (the project keeps that page as
+``docs/requirements.md``).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+import contextlib
+import io
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import pytest
 
 from .. import __version__
 from ..catalogue import CATALOGUE, CATALOGUE_VERSION
+from .plugin import run_key
 
 SUITES_DIR = Path(__file__).parent.parent / "suites"
 
 
+class SuitesNotCollected(Exception):
+    """The shipped suites could not be collected, so no page can say which test judges what."""
+
+
+class _Covering:
+    """A pytest plugin that keeps the map the conformance plugin built while collecting."""
+
+    def __init__(self) -> None:
+        self.covering: dict[str, list[str]] | None = None
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.covering = session.config.stash[run_key].covering
+
+
 def covering_tests() -> dict[str, list[str]]:
-    """Requirement id -> the suite tests marked with it, read from the suites' source."""
-    covering: dict[str, list[str]] = {}
-    for path in sorted(SUITES_DIR.rglob("test_*.py")):
-        tree = ast.parse(path.read_text("utf-8"))
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.FunctionDef | ast.ClassDef):
-                continue
-            for decorator in node.decorator_list:
-                for rid in _requirement_ids(decorator):
-                    name = f"{path.relative_to(SUITES_DIR).as_posix()}::{node.name}"
-                    covering.setdefault(rid, []).append(name)
-    return covering
-
-
-def _requirement_ids(decorator: ast.expr) -> list[str]:
-    """The string arguments of ``@pytest.mark.requirement(...)``."""
-    if (
-        isinstance(decorator, ast.Call)
-        and isinstance(decorator.func, ast.Attribute)
-        and decorator.func.attr == "requirement"
+    """Requirement id -> the suite tests that judge it, as ``pytest --conformance-list``
+    collects and marks them (the plugin is the one place that knows)."""
+    kept = _Covering()
+    # Only the shipped suites and their own conftests: no ini file, cache, addopts or
+    # conftest of the folder this command is run in. Collecting asserts nothing: no rewriting.
+    args = [
+        "--conformance-list",
+        *("-c", os.devnull, "--rootdir", str(SUITES_DIR), "--confcutdir", str(SUITES_DIR)),
+        *("-p", "no:cacheprovider", "--assert=plain", "-q", str(SUITES_DIR)),
+    ]
+    shown = io.StringIO()
+    with (
+        _without_env("PYTEST_ADDOPTS"),
+        contextlib.redirect_stdout(shown),
+        contextlib.redirect_stderr(shown),
     ):
-        return [
-            a.value
-            for a in decorator.args
-            if isinstance(a, ast.Constant) and isinstance(a.value, str)
-        ]
-    return []
+        status = pytest.main(args, plugins=[kept])
+    if status != pytest.ExitCode.OK or kept.covering is None:
+        raise SuitesNotCollected(
+            f"collecting the suites failed (pytest exit status {int(status)}):\n" + shown.getvalue()
+        )
+    return kept.covering
+
+
+@contextlib.contextmanager
+def _without_env(name: str) -> Iterator[None]:
+    saved = os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[name] = saved
 
 
 def requirements_markdown() -> str:
@@ -83,10 +108,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         version=f"mosaic-conformance {__version__} (requirement catalogue {CATALOGUE_VERSION})",
     )
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("requirements", help="print docs/requirements.md")
+    sub.add_parser(
+        "requirements",
+        help="print the requirement catalogue, with the suite tests that judge each "
+        "requirement, as a Markdown page",
+    )
     args = parser.parse_args(argv)
     if args.command == "requirements":
-        sys.stdout.write(requirements_markdown())
+        try:
+            sys.stdout.write(requirements_markdown())
+        except SuitesNotCollected as exc:
+            print(f"mosaic-conformance requirements: {exc}", file=sys.stderr)
+            return 1
         return 0
     parser.print_help()
     return 0
