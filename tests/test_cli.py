@@ -11,8 +11,8 @@ from pathlib import Path
 # Runs the command with the plugin pointed at a planted suites folder (argv[1]).
 PLANTED = """
 import pathlib, sys
-import mosaic_conformance.harness.plugin as plugin
-plugin.SUITES_DIR = pathlib.Path(sys.argv[1])
+import mosaic_conformance.harness.plugin.selection as selection
+selection.SUITES_DIR = pathlib.Path(sys.argv[1])
 from mosaic_conformance.harness import cli
 sys.exit(cli.main(["requirements"]))
 """

@@ -21,7 +21,6 @@ PACKAGE_DATA = (
     "fleet/roster.schema.json",
     "fleet/profiles/general.yaml",
     "fleet/profiles/minimal.yaml",
-    "suites/fleet/conftest.py",
     "suites/connector/conftest.py",
     "harness/systems/systemd-image/Dockerfile",
 )

@@ -14,15 +14,12 @@ import io
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pytest
 
 from .. import __version__
 from ..catalogue import CATALOGUE, CATALOGUE_VERSION
-from .plugin import run_key
-
-SUITES_DIR = Path(__file__).parent.parent / "suites"
+from .plugin import run_key, selection
 
 
 class SuitesNotCollected(Exception):
@@ -45,10 +42,11 @@ def covering_tests() -> dict[str, list[str]]:
     kept = _Covering()
     # Only the shipped suites and their own conftests: no ini file, cache, addopts or
     # conftest of the folder this command is run in. Collecting asserts nothing: no rewriting.
+    suites = selection.SUITES_DIR
     args = [
         "--conformance-list",
-        *("-c", os.devnull, "--rootdir", str(SUITES_DIR), "--confcutdir", str(SUITES_DIR)),
-        *("-p", "no:cacheprovider", "--assert=plain", "-q", str(SUITES_DIR)),
+        *("-c", os.devnull, "--rootdir", str(suites), "--confcutdir", str(suites)),
+        *("-p", "no:cacheprovider", "--assert=plain", "-q", str(suites)),
     ]
     shown = io.StringIO()
     with (
