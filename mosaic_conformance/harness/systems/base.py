@@ -116,6 +116,9 @@ class Backend(abc.ABC):
     def boot(self) -> None:
         """Restart the machine: afterwards exactly the enabled units are active."""
 
+    def close(self) -> None:  # noqa: B027 - most systems leave nothing running
+        """End whatever this test's system still runs (called once the test is over)."""
+
     def systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``systemctl --user ARGS`` on this system, as the fleet would run it. The suites
         arrange a test's starting state with it, so that each requirement is judged on its
