@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from ...wait import NotReady, wait_for
+from ...wait import wait_for
 from ..outcomes import HarnessError
 from .base import STATE_ENV, Backend, BackendSession, BackendUnavailable, SystemState
 
@@ -238,24 +238,32 @@ class FakeBackend(Backend):
         raise HarnessError(f"tmux {' '.join(args)} on {socket} failed: {done.stderr.strip()}")
 
     def _end_tmux_servers(self) -> None:
-        """Kill every tmux server of the test and wait until it and its panes' programs are
-        gone; a program that outlives that (it ignores SIGHUP) is killed."""
-        pids: set[int] = set()
+        """Kill every tmux server of the test, then whatever is left in its panes' process
+        groups (a program that ignores the hangup, and its children), as a reboot would."""
+        servers: set[int] = set()
+        panes: set[int] = set()
         for socket in self.tmux_servers():
             listed = self._ask_tmux(socket, "list-panes", "-a", "-F", "#{pid} #{pane_pid}")
-            if listed is not None:
-                pids.update(int(pid) for pid in listed.split())
-                self._ask_tmux(socket, "kill-server")
-        try:
-            wait_for(
-                lambda: not any(map(_running, pids)),
-                what="the test's tmux servers ending",
-                timeout=STOP_TIMEOUT,
-            )
-        except NotReady:
-            for pid in filter(_running, pids):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            if listed is None:
+                continue  # a socket left behind by a server that is gone
+            for line in listed.splitlines():
+                server_pid, pane_pid = line.split()
+                servers.add(int(server_pid))
+                panes.add(int(pane_pid))
+            self._ask_tmux(socket, "kill-server")
+        wait_for(
+            lambda: not any(map(_running, servers)),
+            what="the test's tmux servers ending",
+            timeout=STOP_TIMEOUT,
+        )
+        for pane in panes:  # a pane's program leads its own process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pane, signal.SIGKILL)
+        wait_for(
+            lambda: not any(map(_running, panes)),
+            what="the programs of the test's tmux panes ending",
+            timeout=STOP_TIMEOUT,
+        )
 
     def _system(self, verb: str) -> str:
         """``bin/_system.sh VERB``: the fake system's own answer, not a recorded call."""

@@ -49,8 +49,12 @@ def backend_session(
 
 
 @pytest.fixture
-def backend(backend_session: BackendSession, tmp_path: Path) -> Backend:
-    return backend_session.open(tmp_path / "system")
+def backend(backend_session: BackendSession, tmp_path: Path) -> Iterator[Backend]:
+    system = backend_session.open(tmp_path / "system")
+    try:
+        yield system
+    finally:
+        system.close()  # whatever the test's fleet left running (tmux servers) ends with it
 
 
 @pytest.fixture
