@@ -47,11 +47,9 @@ WantedBy=default.target
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeSession]:
-    fake = create_session("fake", tmp_path_factory.mktemp("fake-session"))
-    assert isinstance(fake, FakeSession)
-    fake.start()
-    yield fake
-    fake.close()
+    with create_session("fake", tmp_path_factory.mktemp("fake-session")) as fake:
+        assert isinstance(fake, FakeSession)
+        yield fake
 
 
 @pytest.fixture

@@ -190,24 +190,17 @@ def open_with_units(session: BackendSession, root: Path) -> Backend:
 @pytest.fixture(scope="module")
 def systemd_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendSession]:
     shared = tmp_path_factory.mktemp("differential")
-    session = create_session("systemd", shared / "session", {"shared": str(shared)})
     try:
-        session.start()
+        with create_session("systemd", shared / "session", {"shared": str(shared)}) as session:
+            yield session
     except BackendUnavailable as exc:
-        session.close()
         pytest.skip(f"no real systemd to compare with: {exc}")
-    try:
-        yield session
-    finally:
-        session.close()
 
 
 @pytest.fixture(scope="module")
 def fake_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeSession]:
-    session = FakeSession(tmp_path_factory.mktemp("fake-session"))
-    session.start()
-    yield session
-    session.close()
+    with FakeSession(tmp_path_factory.mktemp("fake-session")) as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
