@@ -100,7 +100,7 @@ def test_environ_puts_the_stand_ins_first_and_keeps_the_real_home_and_tmux_out(
     assert env["XDG_RUNTIME_DIR"] == str(backend.root / "run")
     assert env["USER"] == backend.user == FAKE_USER
     assert env["MOSAIC_CONFORMANCE_STATE"] == str(backend.root)
-    assert env["TMUX_TMPDIR"] == str(backend.root / "tmux")
+    assert env["TMUX_TMPDIR"] == str(backend.tmux_tmpdir)
     assert env["TMUX"] == ""
     assert env[TMUX_ENV] == real_tmux()
     assert backend.unit_dir == backend.root / "config" / "systemd" / "user"
@@ -128,6 +128,15 @@ def test_the_real_tmux_is_found_behind_stand_in_folders(session: FakeSession) ->
     path = os.pathsep.join([str(session.bin_dir), str(Path(real).parent)])
     assert real_tmux(path) == real
     assert real_tmux(str(session.bin_dir)) is None
+
+
+def test_tmux_sockets_are_in_the_test_folder(session: FakeSession) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if len(tmp) > 40:
+            pytest.skip(f"the temporary folder's path is too long for this test: {tmp}")
+        fake = session.open(Path(tmp) / "root")
+        assert fake.tmux_tmpdir == fake.root / "tmux"
+        fake.close()
 
 
 def test_a_deep_test_folder_gets_short_tmux_sockets(session: FakeSession, tmp_path: Path) -> None:
@@ -362,7 +371,7 @@ def test_tmux_is_the_real_one_with_the_tests_own_servers(backend: FakeBackend) -
     assert made.returncode == 0
     assert run(backend, "tmux", "has-session", "-t", "coder0").returncode == 0
     assert backend.tmux_sessions() == [TmuxSession("coder0", "cat", "/")]
-    assert backend.tmux_servers() == [backend.root / "tmux" / f"tmux-{os.getuid()}" / "default"]
+    assert backend.tmux_servers() == [backend.tmux_tmpdir / f"tmux-{os.getuid()}" / "default"]
     duplicate = run(backend, "tmux", "new-session", "-d", "-s", "coder0")
     assert (duplicate.returncode, duplicate.stderr) == (1, "duplicate session: coder0\n")
     recorded = [c.argv[1] for c in backend.calls("tmux")]

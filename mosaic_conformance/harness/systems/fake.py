@@ -42,9 +42,10 @@ INSTALL_TMUX = "install tmux (Debian/Ubuntu: apt-get install tmux; macOS: brew i
 FAKE_USER = "mosaic-test"
 
 _MOSAIC_PREFIX = "mosaic-"
-# A Unix socket's path holds at most 107 bytes; leave this many for the socket's own name.
+# A Unix socket's path holds at most 107 bytes; leave this many for the socket's own name
+# ("default", "mosaic", ...).
 _SOCKET_PATH_MAX = 107
-_SOCKET_NAME_ROOM = 24
+_SOCKET_NAME_ROOM = 16
 _SESSION_FIELDS = "#{session_name}\t#{pane_start_command}\t#{session_path}"
 STOP_TIMEOUT = 5.0  # seconds for a killed tmux server and its panes' programs to end
 
