@@ -198,6 +198,25 @@ def test_enabling_a_unit_with_more_links_than_wanted_by_is_refused(backend: Fake
     assert backend.state().enabled == frozenset()
 
 
+@pytest.mark.parametrize(
+    ("locale", "arrow"), [("C.UTF-8", "→"), ("C", "->"), ("POSIX", "->"), ("", "→")]
+)
+def test_the_arrow_follows_the_locale_as_systemds_does(
+    backend: FakeBackend, locale: str, arrow: str
+) -> None:
+    # As systemd 252 answers with LANG set so (the differential test cannot set it: the
+    # systemd backend passes no locale into its container): an explicit C is not UTF-8.
+    env = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_ALL", "LC_CTYPE")}
+    done = subprocess.run(
+        ["systemctl", "--user", "enable", agent("a")],
+        env={**env, **backend.environ(), **({"LANG": locale} if locale else {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f" {arrow} {backend.unit_dir}/mosaic-agent@.service." in done.stderr
+
+
 HOSTILE_UNITS = [
     "../../escaped.service",
     "mosaic-agent@../../escaped.service",
