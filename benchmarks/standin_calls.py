@@ -4,7 +4,9 @@
 
 Each call is timed from Python (``subprocess.run``, as a fleet in any language spawns it);
 the same harness timing ``/bin/true`` shows the floor that spawning alone costs here. A second
-figure runs the calls from one ``sh`` loop, which leaves Python's spawn overhead out.
+figure runs the calls from one ``sh`` loop, which leaves Python's spawn overhead out. The
+fake's tmux is the real one behind a recording wrapper: the real tmux's own figure shows what
+the wrapper adds. Last, what the harness's own questions cost (``state()``, ``close()``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mosaic_conformance.harness.systems.fake import FakeBackend, FakeSession
@@ -58,39 +60,67 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         session = FakeSession(Path(tmp) / "session")
         session.start()
-        fake: FakeBackend = session.open(Path(tmp) / "root")
-        (fake.unit_dir / "mosaic-agent@.service").write_text(TEMPLATE)
+        try:
+            measure(session, Path(tmp), calls)
+        finally:
+            session.close()  # ends the tmux servers
+
+
+def measure(session: FakeSession, tmp: Path, calls: int) -> None:
+    fake: FakeBackend = session.open(tmp / "root")
+    (fake.unit_dir / "mosaic-agent@.service").write_text(TEMPLATE)
+    env = {**os.environ, **fake.environ()}
+    units = [f"mosaic-agent@a{i}.service" for i in range(1000)]
+    subprocess.run(["systemctl", "--user", "-q", "enable", *units[:500]], env=env, check=True)
+    subprocess.run(["systemctl", "--user", "start", *units[:250]], env=env, check=True)
+    subprocess.run(["tmux", "new-session", "-d", "-s", "agent", "cat"], env=env, check=True)
+    real_tmux = [fake.tmux, "-S", str(fake.tmux_servers()[0])]
+
+    print(f"per call, milliseconds ({calls} calls each)")
+    report("/bin/true (spawn floor)", timed(["/bin/true"], env, calls))
+    figures = [
+        ("systemctl --user is-enabled UNIT", ["systemctl", "--user", "is-enabled", units[0]]),
+        ("systemctl --user is-active UNIT", ["systemctl", "--user", "is-active", units[0]]),
+        ("tmux has-session -t agent", ["tmux", "has-session", "-t", "agent"]),
+        ("  the real tmux alone", [*real_tmux, "has-session", "-t", "agent"]),
+        (
+            "tmux send-keys -t agent MESSAGE Enter",
+            ["tmux", "send-keys", "-t", "agent", MESSAGE, "Enter"],
+        ),
+    ]
+    for label, argv in figures:
+        command = " ".join(f"'{a}'" for a in argv)
+        report(label, timed(argv, env, calls), in_sh_loop(command, env, calls))
+
+    enable = ["systemctl", "--user", "enable", "--now"]
+    report(
+        "systemctl --user enable --now (new unit)",
+        [timed([*enable, f"mosaic-agent@n{i}.service"], env, 1)[0] for i in range(calls)],
+    )
+    show = ["systemctl", "--user", "show", "-p", "ActiveState,UnitFileState", *units]
+    listed = ["systemctl", "--user", "list-units", "--all", "--plain", "mosaic-agent@*"]
+    print("one call for 1000 units, milliseconds (10 calls each)")
+    report("systemctl --user show -p ActiveState,...", timed(show, env, 10))
+    report("systemctl --user list-units --all ...", timed(listed, env, 10))
+
+    print("the harness's own questions, milliseconds (10 calls each)")
+    report("state() of 1000 units", [seconds(fake.state) for _ in range(10)])
+    report("close() with one tmux server", [closing(session, tmp) for _ in range(10)])
+
+
+def seconds(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def closing(session: FakeSession, tmp: Path) -> float:
+    """Seconds for close() of a fresh system whose fleet started one tmux server."""
+    with tempfile.TemporaryDirectory(dir=tmp) as root:
+        fake = session.open(Path(root))
         env = {**os.environ, **fake.environ()}
-        units = [f"mosaic-agent@a{i}.service" for i in range(1000)]
-        subprocess.run(["systemctl", "--user", "-q", "enable", *units[:500]], env=env, check=True)
-        subprocess.run(["systemctl", "--user", "start", *units[:250]], env=env, check=True)
         subprocess.run(["tmux", "new-session", "-d", "-s", "agent"], env=env, check=True)
-
-        print(f"per call, milliseconds ({calls} calls each)")
-        report("/bin/true (spawn floor)", timed(["/bin/true"], env, calls))
-        figures = [
-            ("systemctl --user is-enabled UNIT", ["systemctl", "--user", "is-enabled", units[0]]),
-            ("systemctl --user is-active UNIT", ["systemctl", "--user", "is-active", units[0]]),
-            ("tmux has-session -t agent", ["tmux", "has-session", "-t", "agent"]),
-            (
-                "tmux send-keys -t agent MESSAGE Enter",
-                ["tmux", "send-keys", "-t", "agent", MESSAGE, "Enter"],
-            ),
-        ]
-        for label, argv in figures:
-            command = " ".join(f"'{a}'" for a in argv)
-            report(label, timed(argv, env, calls), in_sh_loop(command, env, calls))
-
-        enable = ["systemctl", "--user", "enable", "--now"]
-        report(
-            "systemctl --user enable --now (new unit)",
-            [timed([*enable, f"mosaic-agent@n{i}.service"], env, 1)[0] for i in range(calls)],
-        )
-        show = ["systemctl", "--user", "show", *units]
-        show_p = ["systemctl", "--user", "show", "-p", "ActiveState,UnitFileState", *units]
-        print("one call for 1000 units, milliseconds (10 calls each)")
-        report("systemctl --user show (all properties)", timed(show, env, 10))
-        report("systemctl --user show -p ActiveState,...", timed(show_p, env, 10))
+        return seconds(fake.close)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ installed toolkit costs an unrelated pytest run nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -65,25 +66,27 @@ def backend_session(
     # elsewhere (a container) shares it whole.
     options = {**conformance.backend_options, "shared": str(tmp_path_factory.getbasetemp())}
     session = create_session(conformance.backend, tmp_path_factory.mktemp("backend"), options)
+    running = contextlib.ExitStack()
     try:
         with progress.reporting(pytestconfig):  # a backend says how its long steps go
-            session.start()
+            running.enter_context(session)  # closed again if it fails to start
     except Exception as exc:  # whatever stops it, the subject was not judged
-        session.close()
         unavailable(f"the {conformance.backend} backend cannot run here: {exc}")
     for name, value in session.describe().items():
         record_fact(pytestconfig, name, value)
-    try:
+    with running:
         yield session
-    finally:
-        session.close()
 
 
 @pytest.fixture
-def backend(backend_session: BackendSession, tmp_path: Path) -> Backend:
+def backend(backend_session: BackendSession, tmp_path: Path) -> Iterator[Backend]:
     """A fresh system for this test: nothing enabled, nothing running, linger off. Ask it what
     the fleet did (``backend.calls()``) and what holds now (``backend.state()``)."""
-    return backend_session.open(tmp_path / "system")
+    system = backend_session.open(tmp_path / "system")
+    try:
+        yield system
+    finally:
+        system.close()  # whatever the test's fleet left running (tmux servers) ends with it
 
 
 @pytest.fixture
@@ -146,8 +149,6 @@ def connector_target(
 ) -> Iterator[ConnectorTarget]:
     """The servers of the chosen kind, up for the session: a homeserver, the Discord
     stand-in, or nothing but tmux."""
-    import contextlib
-
     from .. import progress
     from ..chat.target import TargetOptions, load_target
 

@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from ...contract import AGENT_UNIT_PREFIX, HOLDER_UNIT, agent_of, agent_unit
 
@@ -116,6 +116,9 @@ class Backend(abc.ABC):
     def boot(self) -> None:
         """Restart the machine: afterwards exactly the enabled units are active."""
 
+    def close(self) -> None:  # noqa: B027 - most systems leave nothing running
+        """End whatever this test's system still runs (called once the test is over)."""
+
     def systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``systemctl --user ARGS`` on this system, as the fleet would run it. The suites
         arrange a test's starting state with it, so that each requirement is judged on its
@@ -149,7 +152,33 @@ class Backend(abc.ABC):
         (self.root / "inject").mkdir()
 
 
-class BackendSession(abc.ABC):
+_Component = TypeVar("_Component", bound="Component")
+
+
+class Component:
+    """Something the harness starts and must end (a backend's session, a homeserver):
+    ``with component:`` starts it and closes it at the end, also when starting fails halfway,
+    since a half-started one may already hold a container or a process."""
+
+    def start(self) -> None:
+        """Bring it up."""
+
+    def close(self) -> None:
+        """End whatever :meth:`start` made, also after a failure."""
+
+    def __enter__(self: _Component) -> _Component:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class BackendSession(Component, abc.ABC):
     """What lives for the whole pytest session (a container, a copy of the stand-ins) and
     hands out a fresh :class:`Backend` per test."""
 
@@ -159,7 +188,7 @@ class BackendSession(abc.ABC):
         self.workdir = workdir  # session-wide scratch space, removed by pytest
         self.options = dict(options or {})  # the backend's own settings, from its options
 
-    def start(self) -> None:  # noqa: B027 - most sessions have nothing to start
+    def start(self) -> None:
         """Bring the system up; raise :class:`BackendUnavailable` when it cannot run here."""
 
     def describe(self) -> dict[str, str]:
@@ -170,5 +199,5 @@ class BackendSession(abc.ABC):
     def open(self, root: Path) -> Backend:
         """A fresh system for one test, its files under ``root``."""
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Tear down whatever :meth:`start` made, also after a failure."""

@@ -1,65 +1,73 @@
-"""The fake backend: recording stand-ins for ``systemctl``, ``loginctl`` and ``tmux``.
+"""The fake backend: recording stand-ins for ``systemctl`` and ``loginctl``, the real ``tmux``.
 
 The stand-ins are POSIX sh scripts (``harness/systems/bin/``) put first on the fleet's
-``PATH``. They answer like systemd 252 and tmux 3.3a where a fleet could tell the difference,
-record every call in ``calls.jsonl`` and keep what they did as one file per fact under
-``ROOT/state``, which this module reads back:
+``PATH``; every call is recorded in ``calls.jsonl`` (see ``base.py``).
 
-- ``state/enabled/UNIT``, ``state/active/UNIT``: the user manager's units;
-- ``state/linger/USER``: linger;
-- ``state/tmux/SERVER/sessions/NAME`` and ``.../keys/NAME``: tmux sessions, and the keys sent
-  to sessions of that name (one JSON line per ``send-keys``).
+- ``systemctl --user`` and ``loginctl`` simulate the verbs a fleet uses to keep its units and
+  linger, with systemd 252's output and exit codes (``tests/test_fake_differential.py`` runs
+  the same calls on a real systemd and compares), and refuse the rest by name. Nothing runs:
+  a started unit is a fact in ``ROOT/state``. That state model is written once, in
+  ``bin/_fake.sh``; this module asks it through ``bin/_system.sh`` (what holds, a reboot).
+- ``tmux`` is the real tmux behind a recording wrapper, with ``TMUX_TMPDIR`` in the test's
+  own folder: the servers a test's fleet starts are its own, never the user's, and
+  :meth:`FakeBackend.close` (or a reboot) ends them.
 
-Nothing runs: a started unit or a new tmux session is a file, so a test is fast and can never
-touch the real user manager, the real tmux server or the real home folder.
+So a test is fast, and can never touch the real user manager, tmux server or home folder.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from .base import (
-    STATE_ENV,
-    Backend,
-    BackendSession,
-    BackendUnavailable,
-    SystemState,
-    _undo_byte_escapes,
-)
+from ...wait import wait_for
+from ..outcomes import HarnessError
+from .base import STATE_ENV, Backend, BackendSession, BackendUnavailable, SystemState
 
 # The scripts shipped next to this module, copied into the session's own folder.
 SCRIPTS_DIR = Path(__file__).with_name("bin")
 STAND_INS = ("systemctl", "loginctl", "tmux")
+TMUX_ENV = "MOSAIC_CONFORMANCE_TMUX"  # the real tmux, for the wrapper
+INSTALL_TMUX = "install tmux (Debian/Ubuntu: apt-get install tmux; macOS: brew install tmux)"
 
 # The login the fleet runs as on the fake (never the real user's).
 FAKE_USER = "mosaic-test"
 
 _MOSAIC_PREFIX = "mosaic-"
-_DEFAULT_SOCKET = "default"
+# A Unix socket's path holds at most 107 bytes; leave this many for the socket's own name
+# ("default", "mosaic", ...).
+_SOCKET_PATH_MAX = 107
+_SOCKET_NAME_ROOM = 16
+_SESSION_FIELDS = "#{session_name}\t#{pane_start_command}\t#{session_path}"
+STOP_TIMEOUT = 5.0  # seconds for a killed tmux server and its panes' programs to end
 
 
 @dataclass(frozen=True, slots=True)
 class TmuxSession:
-    """A session as ``tmux new-session`` made it."""
+    """A session of one of the test's tmux servers, as tmux shows it."""
 
     name: str
-    window: str  # the name of its one window
-    command: tuple[str, ...]  # the command given to new-session; () for the default shell
-    cwd: str  # its start folder (``-c``, else the caller's)
+    command: str  # what its first pane was started with (#{pane_start_command}); "" for a shell
+    path: str  # its start folder (``-c``, else the caller's)
 
 
-@dataclass(frozen=True, slots=True)
-class SentKeys:
-    """One ``tmux send-keys`` call, as the session received it."""
-
-    keys: tuple[str, ...]  # the key arguments, in order ("Enter" is a key name unless literal)
-    literal: bool  # sent with ``-l``
+def real_tmux(path: str | None = None) -> str | None:
+    """The first tmux on ``path`` (default: ``$PATH``) that is not a stand-in of ours."""
+    for folder in (path or os.environ.get("PATH", os.defpath)).split(os.pathsep):
+        candidate = Path(folder or ".") / "tmux"
+        if (candidate.parent / "_prelude.sh").exists():
+            continue  # a stand-ins folder, this session's or another's
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
 
 
 class FakeSession(BackendSession):
@@ -70,10 +78,18 @@ class FakeSession(BackendSession):
     def __init__(self, workdir: Path, options: Mapping[str, object] | None = None) -> None:
         super().__init__(workdir, options)
         self.bin_dir = workdir / "bin"
+        self.tmux: str | None = None
+        self._opened: list[FakeBackend] = []
 
     def start(self) -> None:
         if shutil.which("sh") is None:
             raise BackendUnavailable("the fake backend's stand-ins need a POSIX sh on PATH")
+        self.tmux = real_tmux()
+        if self.tmux is None:
+            raise BackendUnavailable(
+                "the fake backend runs the real tmux behind its recording wrapper, and no "
+                f"tmux is on PATH: {INSTALL_TMUX}"
+            )
         self.bin_dir.mkdir(parents=True, exist_ok=True)
         for script in SCRIPTS_DIR.iterdir():
             if script.is_file():
@@ -82,9 +98,17 @@ class FakeSession(BackendSession):
                 target.chmod(0o755)  # a wheel may have lost the mode bits
 
     def open(self, root: Path) -> FakeBackend:
-        if not (self.bin_dir / STAND_INS[0]).exists():
+        if self.tmux is None:
             raise RuntimeError("FakeSession.open() was called before start()")
-        return FakeBackend(root, self.bin_dir)
+        backend = FakeBackend(root, self.bin_dir, self.tmux)
+        self._opened.append(backend)
+        return backend
+
+    def close(self) -> None:
+        """End what a test's system left running, had nobody closed it."""
+        for backend in self._opened:
+            backend.close()
+        self._opened.clear()
 
 
 class FakeBackend(Backend):
@@ -92,20 +116,21 @@ class FakeBackend(Backend):
 
     name: ClassVar[str] = "fake"
 
-    def __init__(self, root: Path, bin_dir: Path) -> None:
+    def __init__(self, root: Path, bin_dir: Path, tmux: str) -> None:
         super().__init__(root)
         self.bin_dir = bin_dir
-        self._state = root / "state"
-        for folder in (
-            self.unit_dir,
-            root / "home",
-            self._state / "enabled",
-            self._state / "active",
-            self._state / "linger",
-            self._state / "tmux",
-        ):
+        self.tmux = tmux
+        for folder in (self.unit_dir, root / "home"):
             folder.mkdir(parents=True, exist_ok=True)
         (root / "run").mkdir(mode=0o700, exist_ok=True)
+        self.tmux_tmpdir = root / "tmux"
+        self._own_tmpdir = False
+        room = _SOCKET_PATH_MAX - len(os.fsencode(self._socket_dir)) - 1
+        if room < _SOCKET_NAME_ROOM:  # a deep test folder: tmux's sockets go somewhere short
+            self.tmux_tmpdir = Path(tempfile.mkdtemp(prefix="mosaic-tmux-"))
+            self._own_tmpdir = True
+        self.tmux_tmpdir.mkdir(exist_ok=True)
+        self._closed = False
 
     @property
     def user(self) -> str:
@@ -124,93 +149,168 @@ class FakeBackend(Backend):
             "USER": FAKE_USER,
             "LOGNAME": FAKE_USER,
             "TMUX": "",  # not inside anyone's tmux, whatever the test runner is in
+            "TMUX_TMPDIR": str(self.tmux_tmpdir),
+            TMUX_ENV: self.tmux,
             STATE_ENV: str(self.root),
         }
 
     def state(self) -> SystemState:
-        def mosaic(names: Iterator[str]) -> frozenset[str]:
+        facts = [line.partition(" ") for line in self._system("facts").splitlines()]
+
+        def mosaic(names: Iterable[str]) -> frozenset[str]:
             return frozenset(n for n in names if n.startswith(_MOSAIC_PREFIX))
 
         return SystemState(
             unit_files=mosaic(p.name for p in self.unit_dir.iterdir() if p.is_file()),
-            enabled=mosaic(_names(self._state / "enabled")),
-            active=mosaic(_names(self._state / "active")),
-            linger=(self._state / "linger" / FAKE_USER).exists(),
+            enabled=mosaic(unit for fact, _, unit in facts if fact == "enabled"),
+            active=mosaic(unit for fact, _, unit in facts if fact == "active"),
+            linger=any(fact == "linger" for fact, _, _ in facts),
         )
 
     def boot(self) -> None:
-        """A reboot: nobody logs in, so the user manager starts only if the user lingers,
-        and then the enabled units that still have a unit file start (as on a real
-        systemd). Nothing else runs, so every tmux server is gone (the fake runs no
-        ExecStart that would make one again). The keys sent before stay readable."""
-        for unit in _names(self._state / "active"):
-            (self._state / "active" / unit).unlink()
-        lingering = (self._state / "linger" / self.user).exists()
-        for unit in _names(self._state / "enabled") if lingering else ():
-            if self._loadable(unit):
-                (self._state / "active" / unit).touch()
-        for server in (self._state / "tmux").iterdir():
-            for name in _names(server / "sessions"):
-                (server / "sessions" / name).unlink()
+        """A reboot: every process ends (the test's tmux servers too), and the user manager
+        starts again only if the user lingers, with the enabled units that still have a
+        unit file (as on a real systemd; the fake runs no ExecStart)."""
+        self._end_tmux_servers()
+        self._system("boot")
+
+    def close(self) -> None:
+        """End the test's tmux servers; the files stay, for a post-mortem."""
+        if self._closed:
+            return
+        self._closed = True
+        self._end_tmux_servers()
+        if self._own_tmpdir:
+            shutil.rmtree(self.tmux_tmpdir, ignore_errors=True)
+
+    # --- tmux, asked of the real tmux, never through the recording wrapper ---------------
 
     def tmux_sessions(
-        self, socket_name: str = _DEFAULT_SOCKET, socket_path: str | None = None
+        self, socket_name: str = "default", socket_path: str | None = None
     ) -> list[TmuxSession]:
-        """The sessions of one tmux server (``-L socket_name``, or ``-S socket_path``)."""
-        sessions = self._tmux_server(socket_name, socket_path) / "sessions"
-        return [_read_session(sessions / f) for f in sorted(_names(sessions))]
+        """The sessions of one of the test's tmux servers (``-L socket_name``, or
+        ``-S socket_path``); none when that server does not run."""
+        listed = self._ask_tmux(
+            self._socket(socket_name, socket_path), "list-sessions", "-F", _SESSION_FIELDS
+        )
+        return [TmuxSession(*line.split("\t", 2)) for line in (listed or "").splitlines()]
 
-    def sent_keys(
-        self, session: str, socket_name: str = _DEFAULT_SOCKET, socket_path: str | None = None
-    ) -> list[SentKeys]:
-        """Every ``send-keys`` to a session named ``session``, in order (also after a kill)."""
-        log = self._tmux_server(socket_name, socket_path) / "keys" / _encode(session)
-        if not log.exists():
-            return []
-        sent = []
-        for line in log.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            keys = tuple(_undo_byte_escapes(k) for k in record["keys"])
-            sent.append(SentKeys(keys, bool(record["literal"])))
-        return sent
+    def pane_text(
+        self, session: str, socket_name: str = "default", socket_path: str | None = None
+    ) -> str | None:
+        """What the active pane of ``session`` (by its exact name) shows now; None when
+        there is no such session."""
+        return self._ask_tmux(
+            self._socket(socket_name, socket_path), "capture-pane", "-p", "-t", f"={session}:"
+        )
 
-    def _tmux_server(self, socket_name: str, socket_path: str | None) -> Path:
-        key = "S" + _encode(socket_path) if socket_path is not None else "L" + socket_name
-        return self._state / "tmux" / key
+    def tmux_servers(self) -> list[Path]:
+        """The sockets of the tmux servers the test's fleet may have started: those in its
+        ``TMUX_TMPDIR``, and every absolute ``-S`` path a recorded call named."""
+        sockets = set(self._socket_dir.glob("*"))
+        for call in self.calls("tmux"):
+            sockets.add(_socket_of(call.argv[1:], self._socket_dir))
+        return sorted(s for s in sockets if s.is_socket())
 
-    def _loadable(self, unit: str) -> bool:
-        """Whether the user manager would find a unit file for ``unit`` (an instance falls
-        back to its template), as the stand-in decides it."""
-        if (self.unit_dir / unit).is_file():
-            return True
-        prefix, at, rest = unit.partition("@")
-        if not at or "." not in rest:
-            return False
-        template = f"{prefix}@.{rest.rsplit('.', 1)[1]}"
-        return (self.unit_dir / template).is_file()
+    @property
+    def _socket_dir(self) -> Path:
+        return self.tmux_tmpdir / f"tmux-{os.getuid()}"
+
+    def _socket(self, socket_name: str, socket_path: str | None) -> Path:
+        return Path(socket_path) if socket_path is not None else self._socket_dir / socket_name
+
+    def _ask_tmux(self, socket: Path, *args: str) -> str | None:
+        """The real tmux's answer from the server at ``socket``; None when no server runs
+        there or it has no such target."""
+        env = {**os.environ, "TMUX": ""}
+        done = subprocess.run(
+            [self.tmux, "-S", str(socket), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="surrogateescape",
+            check=False,
+            timeout=30,
+        )
+        if done.returncode == 0:
+            return done.stdout
+        if any(s in done.stderr for s in ("no server running", "error connecting", "can't find")):
+            return None
+        raise HarnessError(f"tmux {' '.join(args)} on {socket} failed: {done.stderr.strip()}")
+
+    def _end_tmux_servers(self) -> None:
+        """Kill every tmux server of the test, then whatever is left in its panes' process
+        groups (a program that ignores the hangup, and its children), as a reboot would."""
+        servers: set[int] = set()
+        panes: set[int] = set()
+        for socket in self.tmux_servers():
+            listed = self._ask_tmux(socket, "list-panes", "-a", "-F", "#{pid} #{pane_pid}")
+            if listed is None:
+                continue  # a socket left behind by a server that is gone
+            for line in listed.splitlines():
+                server_pid, pane_pid = line.split()
+                servers.add(int(server_pid))
+                panes.add(int(pane_pid))
+            self._ask_tmux(socket, "kill-server")
+        wait_for(
+            lambda: not any(map(_running, servers)),
+            what="the test's tmux servers ending",
+            timeout=STOP_TIMEOUT,
+        )
+        for pane in panes:  # a pane's program leads its own process group
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pane, signal.SIGKILL)
+        wait_for(
+            lambda: not any(map(_running, panes)),
+            what="the programs of the test's tmux panes ending",
+            timeout=STOP_TIMEOUT,
+        )
+
+    def _system(self, verb: str) -> str:
+        """``bin/_system.sh VERB``: the fake system's own answer, not a recorded call."""
+        done = subprocess.run(
+            ["sh", str(self.bin_dir / "_system.sh"), verb],
+            env={**os.environ, **self.environ()},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+        if done.returncode != 0:
+            raise HarnessError(f"the fake system's {verb} failed: {done.stderr.strip()}")
+        return done.stdout
 
 
-def _names(folder: Path) -> Iterator[str]:
-    """The names of the files in ``folder`` (none if it does not exist)."""
-    if folder.is_dir():
-        yield from (p.name for p in folder.iterdir())
-
-
-def _encode(name: str) -> str:
-    """A tmux name as the stand-in stores it: one safe file name."""
-    return name.replace("%", "%25").replace("/", "%2F")
-
-
-def _decode(filename: str) -> str:
-    return filename.replace("%2F", "/").replace("%25", "%")
-
-
-def _read_session(path: Path) -> TmuxSession:
-    fields: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8", errors="surrogateescape").splitlines():
-        key, _, value = line.partition("=")
-        fields.setdefault(key, value)
-        if key == "argv":  # the last field written that this side reads
+def _socket_of(args: Iterable[str], socket_dir: Path) -> Path:
+    """The server socket a tmux call with these arguments talks to (as tmux picks it: -S,
+    else -L, else "default"); a relative -S path, whose folder is unknown here, counts as
+    none."""
+    name, path = "default", None
+    words = iter(args)
+    for word in words:
+        option, value = word[:2], word[2:]
+        if option in ("-L", "-S", "-c", "-f", "-T"):
+            value = value or next(words, "")
+            if option == "-L":
+                name = value
+            elif option == "-S":
+                path = value
+        elif not word.startswith("-") or word == "--":
             break
-    command = tuple(_undo_byte_escapes(a) for a in json.loads(fields.get("argv", "[]")))
-    return TmuxSession(_decode(path.name), fields.get("window", ""), command, fields["cwd"])
+    if path is None:
+        return socket_dir / name
+    return Path(path) if os.path.isabs(path) else socket_dir  # a folder, never a socket
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        if Path("/proc/self/stat").exists():
+            return False  # /proc knows no such process
+    try:  # no /proc here: ask the kernel
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

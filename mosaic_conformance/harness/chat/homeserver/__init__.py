@@ -18,7 +18,7 @@ from typing import ClassVar
 
 from ....load import load
 from ...components import HOMESERVERS
-from ...systems.base import BackendUnavailable
+from ...systems.base import BackendUnavailable, Component
 from .client import Account, HomeserverError, MatrixUser
 
 __all__ = [
@@ -36,7 +36,7 @@ class HomeserverUnavailable(BackendUnavailable):
     """This homeserver cannot run here; the message says why (the suite skips)."""
 
 
-class Homeserver(abc.ABC):
+class Homeserver(Component, abc.ABC):
     """A running homeserver, started by :meth:`start` and stopped by :meth:`close`."""
 
     name: ClassVar[str]
@@ -68,23 +68,12 @@ class Homeserver(abc.ABC):
     def can_restart(self) -> bool:
         return type(self).restart is not Homeserver.restart
 
-    def close(self) -> None:  # noqa: B027 - an external server has nothing to stop
+    def close(self) -> None:
         """Stop whatever :meth:`start` started, also after a failure."""
 
     def register_unique(self, role: str) -> Account:
         """An account named after its role, unique on a server shared between runs."""
         return self.register(f"mosaic-{role}-{secrets.token_hex(4)}")
-
-    def __enter__(self) -> Homeserver:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_homeserver(name: str, workdir: Path, options: Mapping[str, str]) -> Homeserver:
