@@ -315,7 +315,7 @@ def test_no_repr_or_error_text_holds_a_token(known_tokens: list[str], tmp_path: 
     from mosaic_conformance.harness.chat.discord_standin import DiscordStandIn
     from mosaic_conformance.harness.chat.homeserver.client import Account, MatrixUser
     from mosaic_conformance.harness.chat.target import TargetOptions, Variant
-    from mosaic_conformance.harness.plugin.connector import ConnectorSettings
+    from mosaic_conformance.harness.plugin.settings import ConnectorSettings
 
     matrix_token, discord_token = KNOWN["MATRIX_ACCESS_TOKEN"], KNOWN["DISCORD_BOT_TOKEN"]
     secret_settings = {"shared_secret": discord_token, "registration_token": matrix_token}
