@@ -22,6 +22,7 @@ import yaml
 
 from ..contract import HOME_ENV, ROSTER_PATH
 from ..secrets import redact
+from .outcomes import fail_subject
 from .systems.base import Backend, Call
 
 DEFAULT_COMMAND_TIMEOUT_S = 120.0
@@ -124,13 +125,12 @@ class FleetUnderTest:
         return result
 
     def ok(self, *args: str) -> Result:
-        """Run a step the test relies on; a failure here is the test's failure, said plainly."""
+        """Run a step the test relies on; a failure here is the fleet's failure, in whatever
+        phase (a fixture's step too), said plainly."""
         __tracebackhide__ = True
         result = self.run(*args)
         if result.exit_code != 0:
-            import pytest
-
-            pytest.fail(f"a setup step of this test failed:\n{result}", pytrace=False)
+            fail_subject(f"a setup step of this test failed:\n{result}")
         return result
 
     # --- what the fleet left behind ---------------------------------------------------

@@ -144,16 +144,18 @@ class Expectations:
 
 
 def judge(
-    areas: Iterable[str], outcomes: Iterable[TestOutcome], expectations: Expectations
+    scope: Iterable[str], outcomes: Iterable[TestOutcome], expectations: Expectations
 ) -> list[RequirementResult]:
-    """The verdict for every catalogue requirement of ``areas``, from the tests that ran."""
+    """The verdict for every catalogue requirement in ``scope`` (subjects: ``fleet``,
+    ``connector``; or areas: ``SYM``, ...), from the tests that ran."""
     by_requirement: dict[str, list[TestOutcome]] = {}
     for outcome in outcomes:
         for rid in outcome.requirements:
             by_requirement.setdefault(rid, []).append(outcome)
-    wanted = set(areas)
+    wanted = set(scope)
     results = []
-    for rid in sorted((r for r in CATALOGUE if CATALOGUE[r].area in wanted), key=sort_key):
+    in_scope = (r for r in CATALOGUE if {CATALOGUE[r].subject, CATALOGUE[r].area} & wanted)
+    for rid in sorted(in_scope, key=sort_key):
         tests = by_requirement.get(rid, [])
         results.append(_verdict(CATALOGUE[rid], tests, expectations.reasons.get(rid)))
     return results
