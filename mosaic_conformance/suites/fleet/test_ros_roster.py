@@ -139,7 +139,7 @@ def test_unsafe_agent_names_are_refused(installed: FleetUnderTest) -> None:
         before, state = installed.snapshot(), installed.backend.state()
         result = installed.run(*args)
         problems = refusal_problems(installed, result, before, state)
-        if not problems and not names_the_field(installed, result, "name"):
+        if not problems and not names_the_field(installed, result, "name", given=[name]):
             problems.append("the error does not name the field `name`")
         if problems:
             wrong.append(f"{case} ({name!r}): " + "; ".join(problems) + f"\n{result}")
