@@ -205,7 +205,7 @@ KILLED_ADDS = 16  # killed at random points, AT_ONCE at a time
 AT_ONCE = 4
 # Adds each killed the moment it is seen writing in the roster's folder, until this many
 # kills landed mid-write or this many adds were tried (a busy machine makes it miss some).
-HUNTED_KILLS, HUNTED_ADDS = 3, 24
+HUNTED_KILLS, HUNTED_ADDS = 3, 12
 BIG_ROSTER = 800  # agents already there, so that a write takes long enough to be hit
 
 
