@@ -19,6 +19,8 @@ FIGURES = (
     "cases",
     "concurrent_adds",
     "adds_killed",
+    "adds_hunted",
+    "kills_mid_write",
     "adds_reported",
     "roster_reads",
     "operator_messages",

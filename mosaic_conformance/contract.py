@@ -34,6 +34,15 @@ def agent_of(unit: str) -> str | None:
     return None
 
 
+# A running agent keeps its heartbeat in this folder (relative to MOSAIC_HOME), in a file named
+# after it; `fleet remove` deletes it with the agent's other files (SYM.3).
+HEARTBEAT_DIR = "fleet/heartbeat"
+
+
+def heartbeat_path(name: str) -> str:
+    return f"{HEARTBEAT_DIR}/{name}"
+
+
 # --- tmux --------------------------------------------------------------------------------
 
 TMUX_SOCKET = "mosaic"  # the fleet's tmux server: `tmux -L mosaic`

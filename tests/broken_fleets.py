@@ -6,6 +6,7 @@ reference with one defect, written as a subclass that undoes one thing the refer
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -13,6 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from mosaic_conformance.connectors import (
+    ConnectorConfig,
+    ConnectorRegistry,
+    OrchestratorConnector,
+)
+from mosaic_conformance.contract import CONNECTOR_KINDS, HOLDER_UNIT
 from mosaic_conformance.fleet import cli, commands, profiles, roster
 from mosaic_conformance.fleet.commands import Completed, Fleet, FleetError
 
@@ -201,6 +210,277 @@ class InPlaceWrites(Fleet):
 
         commands.save_roster = in_place
         super().add(name, runtime, cls, start)
+
+
+# --- the fleet-suite checks made exact, and the requirements never shown failing before ---
+# Each of the first seven passed the suites' old, weaker check and fails the exact one.
+
+
+@variant("count-not-named")
+class CountNotNamed(Fleet):
+    """init's R5 error names the fleet's version, not the orchestrator count (a check that
+    took any digit of the output for the count passed it)."""
+
+    def init(self, profile: str, write: bool, force: bool) -> None:
+        try:
+            super().init(profile, write, force)
+        except FleetError as exc:
+            if "orchestrator" not in str(exc):
+                raise
+            raise FleetError(
+                f'mosaic fleet 0.1.2: the "{profile}" preset does not have exactly one '
+                "orchestrator (R5); re-install the framework."
+            ) from None
+
+
+@variant("warning-without-unit")
+class WarningWithoutUnit(Fleet):
+    """A failed enable or disable warns in systemctl's words alone, never naming the unit
+    (passed while the injected failure's own text named it)."""
+
+    def warn(self, text: str) -> None:
+        if text.startswith(("could not enable", "could not disable")):
+            text = text.split(": ", 1)[1]
+        super().warn(text)
+
+
+@variant("usage-only-refusals")
+class UsageOnlyRefusals(Fleet):
+    """An unsafe agent name is refused with the command's synopsis and a word that it is
+    refused, never what is wrong (passed while the synopsis, or the bad name itself, held
+    the word `name`)."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        if roster.agent_name_problem(name):
+            self._err.write("usage: mosaic fleet add [-h] --runtime RUNTIME [--class CLS]\n")
+            self._err.write("                        [--no-start] name\n")
+            raise FleetError(f"refusing {name!r}")
+        super().add(name, runtime, cls, start)
+
+
+@variant("unnamed-top-level-error")
+class UnnamedTopLevelError(Fleet):
+    """A roster that is not a mapping is refused without a word of what is wrong (passed
+    while the roster's path held the word `roster`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        real = commands.load_roster
+
+        def load(path: Path) -> roster.Roster:
+            try:
+                return real(path)
+            except roster.RosterError as exc:
+                if "(top level): must be object" in str(exc):
+                    raise roster.RosterError(f"{path}: cannot use it") from None
+                raise
+
+        commands.load_roster = load
+
+
+@variant("heartbeat-kept-on-remove")
+class HeartbeatKeptOnRemove(Fleet):
+    """add makes no heartbeat (the running agent does), and remove deletes the env file only
+    (passed while only the files made by add were looked for)."""
+
+    def _write_agent_files(self, agent: roster.Agent) -> None:
+        super()._write_agent_files(agent)
+        self.heartbeat_file(agent.name).unlink()
+
+    def _delete_agent_files(self, name: str) -> None:
+        self.env_file(name).unlink(missing_ok=True)
+
+
+@variant("holder-not-enabled")
+class HolderNotEnabled(Fleet):
+    """install enables the agents' units but not the tmux holder's."""
+
+    def install(self) -> None:
+        real = self._run
+
+        def run(argv: list[str]) -> Completed:
+            if argv[:3] == ["systemctl", "--user", "enable"]:
+                argv = [a for a in argv if a != HOLDER_UNIT]
+            return real(argv)
+
+        self._run = run
+        try:
+            super().install()
+        finally:
+            self._run = real
+
+
+@variant("stale-temp-blocks-writes")
+class StaleTempBlocksWrites(Fleet):
+    """The roster goes through a temp file of one fixed name, made exclusively: a crash
+    mid-write leaves it behind, and every later write fails (passed while no kill landed in
+    a write)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+
+        def save(path: Path, r: roster.Roster) -> None:
+            text = r.to_yaml()
+            roster.parse_roster(text, str(path))
+            tmp = path.parent / f".{path.name}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+
+        commands.save_roster = save
+
+
+@variant("orchestrator-in-minimal")
+class OrchestratorInMinimal(Fleet):
+    """The minimal preset gets an orchestrator: there is no preset without one."""
+
+    def init(self, profile: str, write: bool, force: bool) -> None:
+        real = commands.load_profile
+
+        def load(name: str) -> roster.Roster:
+            loaded = real(name)
+            if name != "minimal":
+                return loaded
+            extra = roster.Agent("orchestrator", "pi", roster.ORCHESTRATOR)
+            return roster.Roster((extra, *loaded.agents))
+
+        commands.load_profile = load
+        super().init(profile, write, force)
+
+
+@variant("second-orchestrator-accepted")
+class SecondOrchestratorAccepted(Fleet):
+    """add takes an orchestrator whatever the roster holds."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        commands.ORCHESTRATOR = "(no class has this name)"  # add's check looks for this
+        super().add(name, runtime, cls, start)
+
+
+@variant("only-orchestrator-removable")
+class OnlyOrchestratorRemovable(Fleet):
+    """remove of the only orchestrator needs no --force."""
+
+    def remove(self, name: str, keep_files: bool, force: bool) -> None:
+        super().remove(name, keep_files, force=True)
+
+
+@variant("ps-without-drift")
+class PsWithoutDrift(Fleet):
+    """ps prints the roster's agents and their units, never a drift line."""
+
+    def say(self, text: str) -> None:
+        if not text.startswith(("drift:", "no drift")):
+            super().say(text)
+
+
+@variant("invalid-default-class")
+class InvalidDefaultClass(Fleet):
+    """An agent added without --class is written, unchecked, with class `Worker`: the
+    roster breaks the schema."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        if "--class" not in sys.argv:
+
+            def save(path: Path, r: roster.Roster) -> None:
+                data = r.to_data()
+                for agent in data["agents"]:
+                    if agent["name"] == name:
+                        agent["class"] = "Worker"
+                roster.write_atomic(path, yaml.safe_dump(data, sort_keys=False))
+
+            commands.save_roster = save
+        super().add(name, runtime, cls, start)
+
+
+@variant("adds-a-connector-block")
+class AddsAConnectorBlock(Fleet):
+    """add writes a tmux connector block into a roster that had none."""
+
+    def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
+        real = commands.save_roster
+
+        def save(path: Path, r: roster.Roster) -> None:
+            real(path, r if r.connector else dataclasses.replace(r, connector={"kind": "tmux"}))
+
+        commands.save_roster = save
+        super().add(name, runtime, cls, start)
+
+
+def _block(fleet: Fleet) -> dict[str, Any] | None:
+    return roster.load_roster(fleet.roster_path).connector
+
+
+@variant("unknown-kind-is-tmux")
+class UnknownKindIsTmux(Fleet):
+    """A connector block of a kind it does not know makes the tmux connector."""
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        def lenient(path: Path) -> roster.Roster:
+            data = yaml.safe_load(path.read_bytes())
+            if (data.get("connector") or {}).get("kind") not in CONNECTOR_KINDS:
+                data.pop("connector", None)
+            return roster.parse_roster(yaml.safe_dump(data), str(path))
+
+        commands.load_roster = lenient
+        super().connector(as_json, registry)
+
+
+@variant("no-discord-kind")
+class NoDiscordKind(Fleet):
+    """Its registry knows tmux and matrix only: discord is an unknown kind."""
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        if (_block(self) or {}).get("kind") == "discord":
+            raise FleetError("unknown connector kind 'discord': expected one of tmux, matrix")
+        super().connector(as_json, registry)
+
+
+@variant("no-block-no-connector")
+class NoBlockNoConnector(Fleet):
+    """A roster without a connector block makes no connector at all."""
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        if _block(self) is None:
+            raise FleetError("the roster has no connector block: add one (kind: tmux, ...)")
+        super().connector(as_json, registry)
+
+
+@variant("not-implemented-without-kind")
+class NotImplementedWithoutKind(Fleet):
+    """It has no discord factory, and says so without saying which kind."""
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        if (_block(self) or {}).get("kind") == "discord":
+            raise FleetError("this connector is not implemented yet")
+        super().connector(as_json, registry)
+
+
+@variant("matrix-user-from-url")
+class MatrixUserFromUrl(Fleet):
+    """The Matrix connector gets a user id made of the block's localpart and the homeserver
+    URL's host, not the block's user_id."""
+
+    def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        from urllib.parse import urlsplit
+
+        from mosaic_conformance.connectors import default_registry
+
+        shipped = default_registry()
+        registry = default_registry()
+
+        def matrix(config: ConnectorConfig) -> OrchestratorConnector:
+            assert config.matrix is not None
+            host = urlsplit(config.matrix.homeserver_url).hostname
+            user = f"{config.matrix.user_id.split(':', 1)[0]}:{host}"
+            changed = dataclasses.replace(config.matrix, user_id=user)
+            return shipped.create(dataclasses.replace(config, matrix=changed))
+
+        registry.register("matrix", matrix)
+        super().connector(as_json, registry)
 
 
 def main() -> int:

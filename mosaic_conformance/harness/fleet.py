@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -124,8 +125,22 @@ class FleetUnderTest:
         self.history.append(result)
         return result
 
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start the fleet command and return at once; it runs in a process group of its own,
+        so that a kill (:func:`kill_group`) reaches all of it. Its output is discarded."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        return subprocess.Popen(
+            [*self.command, *args],
+            env=self.environ(),
+            cwd=self.home.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
     def ok(self, *args: str) -> Result:
-        """Run a step the test relies on; a failure here is the test's failure, said plainly."""
+        """Run a step the test relies on; a failure here is the fleet's failure, in whatever
+        phase (a fixture's step too), said plainly."""
         __tracebackhide__ = True
         result = self.run(*args)
         if result.exit_code != 0:
@@ -168,6 +183,80 @@ class FleetUnderTest:
         self.roster_path.parent.mkdir(parents=True, exist_ok=True)
         data = text.encode() if isinstance(text, str) else text
         self.roster_path.write_bytes(data)
+
+
+# --- a fleet command caught in the act ------------------------------------------------
+
+
+def files_being_written(pid: int, folder: Path) -> list[str]:
+    """The files directly in ``folder`` that process ``pid`` or one of its descendants holds
+    open for writing now (Linux ``/proc``); lock files (``*.lock``) left out. A kill while
+    this is not empty lands in the middle of a write."""
+    found = []
+    for process in _process_tree(pid):
+        try:
+            fds = os.listdir(f"/proc/{process}/fd")
+        except OSError:  # gone, or not ours to look at
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{process}/fd/{fd}")
+                if os.path.dirname(target) != str(folder) or target.endswith(".lock"):
+                    continue
+                with open(f"/proc/{process}/fdinfo/{fd}", encoding="ascii") as info:
+                    flags = int(info.read().split("flags:", 1)[1].split()[0], 8)
+            except (OSError, IndexError, ValueError):  # closed meanwhile
+                continue
+            if (flags & os.O_ACCMODE) in (os.O_WRONLY, os.O_RDWR):
+                found.append(target)
+    return found
+
+
+def _process_tree(pid: int) -> list[int]:
+    tree, stack = [], [pid]
+    while stack:
+        process = stack.pop()
+        tree.append(process)
+        try:
+            tasks = os.listdir(f"/proc/{process}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{process}/task/{task}/children", encoding="ascii") as f:
+                    stack.extend(int(child) for child in f.read().split())
+            except OSError:
+                continue
+    return tree
+
+
+def kill_group(proc: subprocess.Popen[bytes], folder: Path) -> tuple[int, bool]:
+    """SIGKILL a :meth:`FleetUnderTest.spawn`-ed command, all of it: its exit status, and
+    whether the kill landed while it was writing in ``folder``. It is stopped first, so that
+    what it held open is seen at the very moment of the kill."""
+    try:
+        os.killpg(proc.pid, signal.SIGSTOP)
+    except ProcessLookupError:
+        return proc.wait(), False
+    mid_write = bool(files_being_written(proc.pid, folder))
+    os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait(), mid_write
+
+
+def kill_when_writing(proc: subprocess.Popen[bytes], folder: Path) -> tuple[int, bool]:
+    """Step a :meth:`FleetUnderTest.spawn`-ed command (stop it, look, let it go on) and SIGKILL
+    it the first time it is seen writing in ``folder``: its exit status, and whether it was
+    killed so (else it ended by itself, never seen writing)."""
+    while proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGSTOP)
+        except ProcessLookupError:
+            break
+        if files_being_written(proc.pid, folder):
+            os.killpg(proc.pid, signal.SIGKILL)
+            return proc.wait(), True
+        os.killpg(proc.pid, signal.SIGCONT)
+    return proc.wait(), False
 
 
 def _text(data: bytes | str) -> str:

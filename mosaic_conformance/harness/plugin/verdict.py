@@ -37,6 +37,7 @@ from ..outcomes import (
     OUTCOME_PROPERTY,
     UNAVAILABLE,
     UNSUPPORTED,
+    SubjectFailure,
     Unavailable,
     Unsupported,
 )
@@ -336,7 +337,18 @@ def _crash_line(report: Any, kind: str) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = getattr(crash, "message", None) or str(report.longrepr).strip().splitlines()[-1:]
     text = message if isinstance(message, str) else " ".join(message)
-    return _where(report, kind) + text.split("\n", 1)[0]
+    return _where(report, kind) + _without_exception_name(text.split("\n", 1)[0])
+
+
+_PLAIN_EXCEPTIONS = ("AssertionError", "Failed", f"{SubjectFailure.__module__}.SubjectFailure")
+
+
+def _without_exception_name(line: str) -> str:
+    """A failure's words without the name of the exception that carried them (an assertion,
+    ``pytest.fail``, :func:`~..outcomes.fail_subject`); other exceptions keep their name."""
+    for name in _PLAIN_EXCEPTIONS:
+        line = line.removeprefix(f"{name}: ")
+    return line
 
 
 def _where(report: Any, kind: str) -> str:
@@ -370,7 +382,7 @@ def _failure_message(report: Any, kind: str) -> str:
         explaining = False
         kept.append(line)
     if kept:
-        kept[0] = kept[0].removeprefix("AssertionError: ").removeprefix("Failed: ")
+        kept[0] = _without_exception_name(kept[0])
     if report.when != "call":
         kept.insert(0, f"({_where(report, kind).rstrip(': ')})")
     if len(kept) > _MAX_MESSAGE_LINES:

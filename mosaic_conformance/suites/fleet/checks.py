@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from mosaic_conformance.harness.fleet import FleetUnderTest, Result, schema_problems
 
@@ -30,11 +31,46 @@ def assert_valid_roster(fleet: FleetUnderTest, after: Result) -> None:
     )
 
 
-def names_the_field(fleet: FleetUnderTest, result: Result, *words: str) -> bool:
-    """Whether the error output names one of ``words`` (case-insensitively). The test's own
-    folders are cut out first: their names hold the test's name, and so its words."""
-    text = result.output.replace(str(fleet.home.parent), "<tmp>").lower()
+def own_words(fleet: FleetUnderTest, result: Result, given: Iterable[str] = ()) -> str:
+    """The output of ``result`` without what would name a field by accident: the roster's
+    path (it holds `roster`), the test's own folders (their names hold the test's name), the
+    input it was ``given`` (a bad name may hold `name`), and a usage synopsis (it names every
+    argument, so it names no problem)."""
+    text = result.output.replace(str(fleet.roster_path), "<file>")
+    text = text.replace(str(fleet.home.parent), "<tmp>")
+    for value in sorted((g for g in given if g), key=len, reverse=True):
+        text = text.replace(value, "<input>")
+    kept, in_usage = [], False
+    for line in text.splitlines():
+        in_usage = line.lower().startswith("usage:") or (in_usage and line[:1].isspace())
+        if not in_usage:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def names_the_field(
+    fleet: FleetUnderTest, result: Result, *words: str, given: Iterable[str] = ()
+) -> bool:
+    """Whether the fleet's own words (:func:`own_words`) name one of ``words``,
+    case-insensitively."""
+    text = own_words(fleet, result, given).lower()
     return any(w.lower() in text for w in words)
+
+
+NUMBER_WORDS = {0: ("zero", "none"), 1: ("one",), 2: ("two",), 3: ("three",)}
+
+
+def names_the_count(fleet: FleetUnderTest, result: Result, count: int, noun: str) -> bool:
+    """Whether a line of the fleet's own words that mentions ``noun`` states ``count``: as a
+    number of its own (not a digit of a path, a version or a longer number), in words, or
+    as `no NOUN` for zero."""
+    forms = [rf"(?<![\w.]){count}(?!\w|\.\d)"]
+    forms += [rf"\b{word}\b" for word in NUMBER_WORDS.get(count, ())]
+    if count == 0:
+        forms.append(rf"\bno {re.escape(noun)}")
+    number = re.compile("|".join(forms), re.IGNORECASE)
+    lines = own_words(fleet, result).splitlines()
+    return any(number.search(line) for line in lines if noun in line.lower())
 
 
 DRIFT_WORDS = re.compile(

@@ -8,7 +8,7 @@ import yaml
 from mosaic_conformance.harness.fleet import FleetUnderTest
 from mosaic_conformance.harness.plugin import conformance_settings
 
-from .checks import ONE_ORCHESTRATOR, WORKER, assert_valid_roster
+from .checks import ONE_ORCHESTRATOR, WORKER, assert_valid_roster, names_the_count
 
 pytestmark = pytest.mark.usefixtures("backend")
 
@@ -75,7 +75,7 @@ def test_corrupted_preset_fails_init_and_writes_nothing(
     before = fleet.snapshot()
     result = fleet.run("init", "--profile", "general", "--write")
     assert result.exit_code != 0, f"init accepted a preset with {count} orchestrators:\n{result}"
-    assert str(count) in result.stderr + result.stdout, (
+    assert names_the_count(fleet, result, count, "orchestrator"), (
         f"the error does not name the orchestrator count ({count}):\n{result}"
     )
     changes = before.changes(fleet.snapshot())

@@ -13,11 +13,10 @@ from mosaic_conformance.harness.fleet import (
     Result,
     TreeSnapshot,
     duplicate_names,
-    roster_schema,
     schema_problems,
 )
 from mosaic_conformance.harness.systems import SystemState
-from mosaic_conformance.secrets import SECRET_ENV_VARS, mask_also, redact
+from mosaic_conformance.secrets import mask_also, redact
 
 from .checks import WORKER, assert_valid_roster, explain, names_the_field
 
@@ -140,7 +139,7 @@ def test_unsafe_agent_names_are_refused(installed: FleetUnderTest) -> None:
         before, state = installed.snapshot(), installed.backend.state()
         result = installed.run(*args)
         problems = refusal_problems(installed, result, before, state)
-        if not problems and not names_the_field(installed, result, "name"):
+        if not problems and not names_the_field(installed, result, "name", given=[name]):
             problems.append("the error does not name the field `name`")
         if problems:
             wrong.append(f"{case} ({name!r}): " + "; ".join(problems) + f"\n{result}")
@@ -204,25 +203,6 @@ TOKENS = {
 
 
 @pytest.mark.requirement("ROS.4")
-def test_schema_has_no_secret_fields() -> None:
-    found: list[str] = []
-
-    def walk(node: object, path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "properties" and isinstance(value, dict):
-                    found.extend(
-                        f"{path}.{k}"
-                        for k in value
-                        if any(w in k.lower() for w in ("token", "secret", "password"))
-                    )
-                walk(value, f"{path}.{key}")
-
-    walk(roster_schema(), "schema")
-    assert not found, f"the roster schema has secret fields: {found}"
-
-
-@pytest.mark.requirement("ROS.4")
 def test_token_in_roster_is_refused(fleet: FleetUnderTest) -> None:
     fleet.plant_roster(
         PLAIN_ROSTER + "connector:\n  kind: matrix\n  matrix:\n"
@@ -256,7 +236,6 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
         with open(path, "rb") as f:
             content = f.read()
         leaks += [path for t in TOKENS.values() if t.encode() in content]
-    assert set(SECRET_ENV_VARS) == set(TOKENS)
     assert not leaks, (
         "a token reached: "
         + ", ".join(leaks)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from mosaic_conformance.contract import AGENT_TEMPLATE, HOLDER_UNIT, agent_unit
+from mosaic_conformance.contract import AGENT_TEMPLATE, HOLDER_UNIT, agent_unit, heartbeat_path
 from mosaic_conformance.harness.fleet import FleetUnderTest
+from mosaic_conformance.harness.outcomes import HarnessError
 from mosaic_conformance.harness.systems import Backend
 
 from .checks import WORKER, drift_lines
@@ -21,10 +22,8 @@ def arrange(backend: Backend, name: str, *, enabled: bool, active: bool) -> None
     unit = agent_unit(name)
     for wanted, on, off in ((enabled, "enable", "disable"), (active, "start", "stop")):
         done = backend.systemctl(on if wanted else off, unit)
-        if done.returncode != 0:
-            pytest.fail(
-                f"the suite could not {on if wanted else off} {unit}: {done.stderr}", pytrace=False
-            )
+        if done.returncode != 0:  # the system, not the fleet: nothing is judged
+            raise HarnessError(f"the suite could not {on if wanted else off} {unit}: {done.stderr}")
 
 
 def added(
@@ -52,7 +51,8 @@ def test_add_enables_the_unit(installed: FleetUnderTest, start: bool) -> None:
 @pytest.mark.requirement("SYM.2")
 def test_failed_enable_on_add_is_a_warning(installed: FleetUnderTest) -> None:
     unit = agent_unit("sym2")
-    installed.backend.inject_failure("enable", unit, 1, f"Failed to enable {unit}: Access denied")
+    # systemctl's own words do not name the unit: a line that does is the fleet's warning
+    installed.backend.inject_failure("enable", unit, 1, "Failed to enable unit: Access denied")
     result = installed.run("add", "sym2", *WORKER, "--no-start")
     assert result.exit_code == 0, f"a failed enable made add fail\n{result}"
     assert "sym2" in installed.roster_names(), f"sym2 is not in the roster\n{result}"
@@ -63,6 +63,10 @@ def test_failed_enable_on_add_is_a_warning(installed: FleetUnderTest) -> None:
 def test_remove_stops_disables_and_forgets(installed: FleetUnderTest) -> None:
     unit = agent_unit("sym3")
     agent_files = added(installed, "sym3")
+    # the heartbeat, as the running agent keeps it (a fleet's add need not make it)
+    beat = installed.home / heartbeat_path("sym3")
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    beat.write_text("2026-01-01T00:00:00Z\n")
     result = installed.run("remove", "sym3")
     assert result.exit_code == 0, f"remove failed\n{result}"
     assert result.ran("systemctl", "stop", unit), f"remove did not stop {unit}\n{result}"
@@ -75,6 +79,7 @@ def test_remove_stops_disables_and_forgets(installed: FleetUnderTest) -> None:
     assert "sym3" not in installed.roster_names(), f"sym3 is still in the roster\n{result}"
     left = [p for p in agent_files if p in installed.snapshot().files]
     assert not left, "files made by add are still there:\n  " + "\n  ".join(left) + f"\n{result}"
+    assert not beat.exists(), f"the agent's heartbeat {beat} is still there\n{result}"
 
 
 @pytest.mark.requirement("SYM.4")
@@ -98,7 +103,7 @@ def test_remove_keep_files_only_stops(installed: FleetUnderTest) -> None:
 def test_failed_disable_on_remove_is_a_warning(installed: FleetUnderTest) -> None:
     unit = agent_unit("sym5")
     added(installed, "sym5", active=False)
-    installed.backend.inject_failure("disable", unit, 1, f"Failed to disable {unit}: denied")
+    installed.backend.inject_failure("disable", unit, 1, "Failed to disable unit: Access denied")
     result = installed.run("remove", "sym5")
     assert result.exit_code == 0, f"a failed disable made remove fail\n{result}"
     assert "sym5" not in installed.roster_names(), f"sym5 is still in the roster\n{result}"
@@ -165,6 +170,7 @@ def test_install_writes_enables_and_lingers(fleet: FleetUnderTest) -> None:
     assert state.enabled_agents == rostered, (
         f"enabled agents {sorted(state.enabled_agents)} != roster {sorted(rostered)}\n{result}"
     )
+    assert HOLDER_UNIT in state.enabled, f"{HOLDER_UNIT} is not enabled after install\n{result}"
     assert state.linger, f"linger is off for {fleet.backend.user}\n{result}"
 
 
