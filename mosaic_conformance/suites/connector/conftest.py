@@ -1,19 +1,29 @@
 """Fixtures of the connector suite: the chosen kind's target, a fresh scenario per test, and
-the helpers that wait for messages (probes, never sleeps) and bound every connector call."""
+the helpers that wait for messages (probes, never sleeps) and bound every connector call.
+
+How a test ends, said where it is known: the connector under test failing is a failure (an
+assertion, or :func:`within` for a call that raised or hung, or a factory that raised); a
+target that cannot run here is *unavailable* (with what to install); a step of the harness
+that broke is a :class:`~mosaic_conformance.harness.outcomes.HarnessError`; a capability the
+kind lacks is *unsupported* (:func:`require`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from mosaic_conformance.connectors.types import InboundMessage
 from mosaic_conformance.harness import progress
+from mosaic_conformance.harness.chat.subject import CALL_BOUND_S, Recorder, SubjectMaker, within
 from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
@@ -21,15 +31,23 @@ from mosaic_conformance.harness.chat.target import (
     Scenario,
     SeenMessage,
 )
+from mosaic_conformance.harness.outcomes import (
+    HarnessError,
+    fail_subject,
+    unavailable,
+    unsupported,
+)
 from mosaic_conformance.harness.plugin.connector import ConnectorSettings, open_connector_target
 from mosaic_conformance.harness.systems import BackendUnavailable
+from mosaic_conformance.wait import NotReady
 
-T = TypeVar("T")
+__all__ = ["CALL_BOUND_S", "within"]  # the suite's tests take them from here
 
-CALL_BOUND_S = 60.0  # any connector call returns within this, or the test fails
 HEALTH_BOUND_S = 15.0  # CONN.10: "not reachable within a bounded time"
 MESSAGE_WAIT_S = 30.0  # a message reaches the other side within this
 POLL_S = 0.1
+CLOCK_SKEW_S = 5.0  # how far a connector's clock may be off the suite's
+INSTALL_CONNECTORS = "pip install 'mosaic-conformance[connectors]'"
 
 
 @pytest.fixture(scope="session")
@@ -38,36 +56,59 @@ def connector_settings(request: pytest.FixtureRequest) -> ConnectorSettings:
 
 
 @pytest.fixture(scope="session")
+def subject_maker(connector_settings: ConnectorSettings) -> SubjectMaker | None:
+    """The connector under test's maker, recording what each connector says (CONN.14)."""
+    maker = connector_settings.maker
+    return SubjectMaker(maker) if maker is not None else None
+
+
+@pytest.fixture(scope="session")
 def connector_target(
     connector_settings: ConnectorSettings,
+    subject_maker: SubjectMaker | None,
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[ConnectorTarget]:
-    if connector_settings.kind is None:
+    kind = connector_settings.kind
+    if kind is None or subject_maker is None:
         pytest.skip(
             "no connector chosen: pass --conformance-connector KIND, "
             "--conformance-connector-factory or --conformance-connector-cmd"
         )
     reason = connector_settings.unavailable()
     if reason:
-        pytest.skip(reason)
+        unavailable(f"{reason}: {INSTALL_CONNECTORS}")
+    settings = dataclasses.replace(connector_settings, maker=subject_maker)
     stack = contextlib.ExitStack()
     try:
         with progress.reporting(pytestconfig):  # a homeserver says how its start goes
             target = stack.enter_context(
-                open_connector_target(connector_settings, tmp_path_factory.mktemp("connector"))
+                open_connector_target(settings, tmp_path_factory.mktemp("connector"))
             )
     except BackendUnavailable as exc:
         stack.close()
-        pytest.skip(f"the {connector_settings.kind} target cannot run here: {exc}")
+        unavailable(f"the {kind} target cannot run here: {exc}")
+    except NotReady as exc:
+        stack.close()
+        raise HarnessError(f"the {kind} target did not become ready: {exc}") from exc
     with stack:
         yield target
 
 
 @pytest.fixture
-def scenario(connector_target: ConnectorTarget) -> Iterator[Scenario]:
-    with connector_target.scenario() as fresh:
+def scenario(
+    connector_target: ConnectorTarget, subject_maker: SubjectMaker | None
+) -> Iterator[Scenario]:
+    assert subject_maker is not None  # connector_target skipped otherwise
+    with subject_maker.recording(), connector_target.scenario() as fresh:
         yield fresh
+
+
+@pytest.fixture
+def recorder(scenario: Scenario, subject_maker: SubjectMaker | None) -> Recorder:
+    """What this test's connectors returned, raised and wrote, as they said it."""
+    assert subject_maker is not None
+    return subject_maker.recorder
 
 
 @pytest.fixture
@@ -76,39 +117,49 @@ def operator(scenario: Scenario) -> OperatorSide:
 
 
 def require(target: ConnectorTarget, capability: Capability) -> None:
-    """Skip, with the kind's reason, a test that needs what this kind lacks."""
+    """Report as unsupported, with the kind's reason, a test that needs what this kind lacks."""
+    __tracebackhide__ = True
     reason = target.unsupported.get(capability)
     if reason:
-        pytest.skip(f"{capability.value}: {reason}")
+        unsupported(f"{capability.value}: {reason}")
+
+
+# ISO-8601's extended form with a time and a UTC offset: what CONN.7 and the protocol accept.
+ISO_8601 = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def iso8601_problem(stamp: object) -> str | None:
+    """Why ``stamp`` is not an ISO-8601 date and time with a UTC offset; None if it is."""
+    if not isinstance(stamp, str):
+        return f"{stamp!r} is not a string"
+    if not ISO_8601.fullmatch(stamp):
+        return (
+            f"{stamp!r} is not an ISO-8601 date and time with a UTC offset "
+            "(like 2026-01-01T10:00:00Z or 2026-01-01T12:00:00.250+02:00)"
+        )
+    try:
+        datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # 3.10 knows no "Z"
+    except ValueError as exc:
+        return f"{stamp!r} is no date and time: {exc}"
+    return None
+
+
+def moment(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+SKEW = timedelta(seconds=CLOCK_SKEW_S)
 
 
 def unique(label: str) -> str:
     """A message text no other test (or run on a shared server) posts."""
     return f"{label} {secrets.token_hex(4)}"
-
-
-def within(seconds: float, call: Callable[[], T], what: str) -> T:
-    """``call()``, failing the test if it does not return within ``seconds``.
-
-    It runs in a daemon thread: a connector that hangs costs that thread, not the run.
-    """
-    __tracebackhide__ = True
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, name=f"bounded {what}", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        pytest.fail(f"{what} did not return within {seconds:g} s", pytrace=False)
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
 
 
 class Inbox:
@@ -155,10 +206,9 @@ class Inbox:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     got = [m.text for m in self._messages]
-                    pytest.fail(
+                    fail_subject(
                         f"the operator's message {text!r} did not reach the subscriber within "
-                        f"{timeout:g} s; it received {got!r}",
-                        pytrace=False,
+                        f"{timeout:g} s; it received {got!r}"
                     )
                 self._changed.wait(left)
 
@@ -176,9 +226,19 @@ def wait_seen(
             return found
         if time.monotonic() >= deadline:
             shown = [m.text for m in seen][-10:]
-            pytest.fail(
+            fail_subject(
                 f"the operator did not see {text!r} within {timeout:g} s; the conversation "
-                f"ends with {shown!r}",
-                pytrace=False,
+                f"ends with {shown!r}"
             )
         time.sleep(POLL_S)
+
+
+def fence(operator: OperatorSide, inbox: Inbox, label: str) -> None:
+    """Post two operator messages one after the other, each once the one before arrived:
+    then whatever the connector would deliver of what was posted before has arrived, also
+    from a poller that reads the room and its threads one after another in rounds."""
+    __tracebackhide__ = True
+    for n in range(2):
+        text = unique(f"{label}: fence {n}")
+        operator.post(text)
+        inbox.wait_for(text)

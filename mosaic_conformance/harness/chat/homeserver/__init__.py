@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ....load import load
+from ...outcomes import HarnessError
 from ...systems.base import BackendUnavailable
 from .client import Account, HomeserverError, MatrixUser
 
@@ -31,6 +32,7 @@ __all__ = [
     "Account",
     "Homeserver",
     "HomeserverError",
+    "HomeserverNotReady",
     "HomeserverUnavailable",
     "MatrixUser",
     "open_homeserver",
@@ -38,7 +40,12 @@ __all__ = [
 
 
 class HomeserverUnavailable(BackendUnavailable):
-    """This homeserver cannot run here; the message says why (the suite skips)."""
+    """This homeserver cannot run here; the message says why and what to install."""
+
+
+class HomeserverNotReady(HarnessError):
+    """The homeserver did not come back after the suite restarted it: the toolkit's
+    trouble, not the connector's."""
 
 
 class Homeserver(abc.ABC):
@@ -66,7 +73,7 @@ class Homeserver(abc.ABC):
 
     def restart(self, *, hard: bool = False) -> None:
         """Stop and start again, keeping what it stored; ``hard``: kill it without warning
-        (SIGKILL), as a crash would."""
+        (SIGKILL), as a crash would. :class:`HomeserverNotReady` if it does not come back."""
         raise NotImplementedError(f"the {self.name} homeserver cannot be restarted by the suite")
 
     @property
