@@ -182,6 +182,7 @@ class TmuxScenario:
         self._options = options
         self._made: list[OrchestratorConnector] = []
         self._silent: SilentTmuxServer | None = None
+        self._half_started = False  # a start that did not finish may still bring a server up
         self.socket_name = f"mosaic-ct-{secrets.token_hex(4)}"
         self.server = libtmux.Server(socket_name=self.socket_name)
         self._operator = TmuxOperator(self.server)
@@ -191,10 +192,12 @@ class TmuxScenario:
         return self._operator
 
     def start(self) -> None:
+        self._half_started = True
         for session in (SESSION, OTHER_SESSION):
             if not self.server.has_session(session):
                 self.server.new_session(session_name=session, window_command="cat", x=200, y=50)
             chat_pane(self.server, session)
+        self._half_started = False
 
     def stop(self) -> None:
         """Close the connectors, then the server; remove the chat files."""
@@ -205,6 +208,9 @@ class TmuxScenario:
             try:
                 if self._silent is not None:
                     self._silent.close()
+                if self._half_started:  # interrupted in new-session: its server may come yet
+                    with contextlib.suppress(NotReady):
+                        wait_for(self.server.is_alive, what="a half-started server", timeout=2)
                 self._kill_server()
             finally:  # even when the wait for the server is interrupted
                 tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
