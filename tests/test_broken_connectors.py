@@ -424,3 +424,26 @@ def test_each_exact_matrix_check_catches_its_variant_where_it_was_planted(
     )
     assert caught_as_planted(read_report(pytester.path / "out"), *planted) == [], tail
     assert ret == 1
+
+
+def test_tmux_missing_from_path_is_one_unavailable_reason_not_a_failure(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for a missing Synapse or Docker: every test that needs the target is unavailable,
+    saying what to install; none fails and none is an error of its own."""
+    monkeypatch.setenv("PATH", str(pytester.mkdir("no-tmux-here")))
+    run_suite(pytester, "--conformance-connector", "tmux")
+    report = read_report(pytester.path / "out")
+    needing = [
+        r for rid, q in report.requirements.items() if rid not in REGISTRY for r in q.results
+    ]
+    assert needing, "the run judged no connector test"
+    wrong = [
+        f"{r.name}: {r.outcome} in {r.phase}: {r.message[:200]}"
+        for r in needing
+        if not (r.outcome == "error" and r.phase == "setup" and "apt-get install tmux" in r.message)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+REGISTRY = ("CONN.1", "CONN.2", "CONN.3")  # judged without a target
