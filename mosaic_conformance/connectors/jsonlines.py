@@ -4,11 +4,15 @@ A connector program is started once per connector, with the roster's ``connector
 JSON in ``MOSAIC_CONNECTOR_CONFIG`` and its token in ``MATRIX_ACCESS_TOKEN`` /
 ``DISCORD_BOT_TOKEN``. It reads one request per line on stdin and writes one response per
 request, and ``message`` events for its subscriptions, on stdout (see
-``docs/validating-a-connector.md``). End of stdin means close.
+``docs/validating-a-connector.md``). A ``send`` carries the message's ``key`` (its stable
+idempotency key) and ``attachments``. End of stdin means close: the program answers what it
+read and exits within ``CLOSE_TIMEOUT_S``.
 
 - :class:`CommandConnector` makes such a program look like an ``OrchestratorConnector``
   (``--conformance-connector-cmd``); an error response, or a program that died, raises
-  :class:`ProtocolError`, so the suite sees the defect rather than a polite result;
+  :class:`ProtocolError`, so the suite sees the defect rather than a polite result. It hands
+  on every event the program writes for a subscription (after its ``unsubscribe`` too), and
+  :meth:`CommandConnector.tap` shows a check every raw line of the program's output;
 - ``python -m mosaic_conformance.connectors.jsonlines serve --kind matrix`` serves a Python
   connector of the default registry over the protocol.
 """
