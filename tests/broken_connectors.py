@@ -54,10 +54,13 @@ class EchoesOwnMessages(MatrixConnector):
 class NewTxnIdOnRetry(MatrixConnector):
     """Retries a send whose answer was lost with a fresh txnId: the server stores it twice."""
 
+    def _txn_id(self, attempt: int, last: str) -> str:
+        return uuid.uuid4().hex  # the defect: one per attempt, not one per message
+
     def send(self, message: OutboundMessage) -> SendResult:
-        error = ""
-        for _ in range(4):
-            txn_id = uuid.uuid4().hex  # the defect: one per attempt, not one per message
+        error, txn_id = "", ""
+        for attempt in range(4):
+            txn_id = self._txn_id(attempt, txn_id)
             path = f"{self._room_path}/send/m.room.message/{quote(txn_id, safe='')}"
             try:
                 response = self._http.put(path, json=self._content(message))
@@ -389,25 +392,12 @@ class ReportsItsTxnIdAsMessageId(MatrixConnector):
         return dataclasses.replace(result, message_id=f"mosaic.{message.key}")
 
 
-class KeepsItsTxnIdForOneRetry(MatrixConnector):
+class KeepsItsTxnIdForOneRetry(NewTxnIdOnRetry):
     """Reuses its txnId for one retry, as an HTTP client's own retry would, then makes a new
     one: one lost answer is survived, two store the message twice."""
 
-    def send(self, message: OutboundMessage) -> SendResult:
-        txn_id, error = uuid.uuid4().hex, "not delivered"
-        for attempt in range(4):
-            if attempt == 2:
-                txn_id = uuid.uuid4().hex  # the defect: the second retry is a new message
-            path = f"{self._room_path}/send/m.room.message/{quote(txn_id, safe='')}"
-            try:
-                response = self._http.put(path, json=self._content(message))
-            except httpx.HTTPError as exc:
-                error = str(exc)
-                continue
-            if response.status_code == 200:
-                return SendResult(True, message_id=response.json().get("event_id"))
-            error = f"{response.status_code}"
-        return SendResult(False, error=error)
+    def _txn_id(self, attempt: int, last: str) -> str:
+        return last if attempt == 1 else uuid.uuid4().hex  # the second retry: a new message
 
 
 class SubscribeReturnsEarly(MatrixConnector):
