@@ -26,6 +26,9 @@ FIGURES = (
     "operator_messages",
     "connector_sends",
     "faults_injected",
+    "answers_lost",
+    "reads_held",
+    "values_looked_at",
     "fleet_calls",
 )
 

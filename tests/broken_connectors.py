@@ -9,7 +9,9 @@ import dataclasses
 import json
 import os
 import secrets
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +21,7 @@ import httpx
 
 from mosaic_conformance.connectors import SHIPPED_FACTORIES, discord, load_factory
 from mosaic_conformance.connectors.discord import DiscordConnector
+from mosaic_conformance.connectors.jsonlines import CONFIG_ENV, Server, config_from_json
 from mosaic_conformance.connectors.matrix import TOKEN_ENV, MatrixConnector
 from mosaic_conformance.connectors.tmux import TmuxConnector
 from mosaic_conformance.connectors.tmux_chat import INBOX_FILE, now_iso
@@ -51,10 +54,13 @@ class EchoesOwnMessages(MatrixConnector):
 class NewTxnIdOnRetry(MatrixConnector):
     """Retries a send whose answer was lost with a fresh txnId: the server stores it twice."""
 
+    def _txn_id(self, attempt: int, last: str) -> str:
+        return uuid.uuid4().hex  # the defect: one per attempt, not one per message
+
     def send(self, message: OutboundMessage) -> SendResult:
-        error = ""
-        for _ in range(4):
-            txn_id = uuid.uuid4().hex  # the defect: one per attempt, not one per message
+        error, txn_id = "", ""
+        for attempt in range(4):
+            txn_id = self._txn_id(attempt, txn_id)
             path = f"{self._room_path}/send/m.room.message/{quote(txn_id, safe='')}"
             try:
                 response = self._http.put(path, json=self._content(message))
@@ -371,3 +377,177 @@ class Wrapping:
 def shipped(kind: str, config: ConnectorConfig) -> Any:
     """The shipped connector of ``kind`` for ``config``, as the registry makes it."""
     return load_factory(SHIPPED_FACTORIES[kind])(config)
+
+
+# --- verdicts (issue 15): a variant for each connector check made exact -------------------
+
+
+class ReportsItsTxnIdAsMessageId(MatrixConnector):
+    """Says the message's id is its own transaction id, not the event id the room knows."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        if not result.delivered:
+            return result
+        return dataclasses.replace(result, message_id=f"mosaic.{message.key}")
+
+
+class KeepsItsTxnIdForOneRetry(NewTxnIdOnRetry):
+    """Reuses its txnId for one retry, as an HTTP client's own retry would, then makes a new
+    one: one lost answer is survived, two store the message twice."""
+
+    def _txn_id(self, attempt: int, last: str) -> str:
+        return last if attempt == 1 else uuid.uuid4().hex  # the second retry: a new message
+
+
+class SubscribeReturnsEarly(MatrixConnector):
+    """Returns from subscribe at once and finds its place in the stream in its poller: what
+    the operator posts before that first sync is never delivered."""
+
+    def _mark_position(self) -> None:
+        if threading.current_thread() is self._poller:
+            super()._mark_position()  # the defect: not in subscribe, where it would hold
+
+
+reports_its_txn_id_as_message_id = _factory(ReportsItsTxnIdAsMessageId)
+keeps_its_txn_id_for_one_retry = _factory(KeepsItsTxnIdForOneRetry)
+subscribe_returns_early = _factory(SubscribeReturnsEarly)
+
+
+class DiscordStampsWithoutOffset(DiscordConnector):
+    """Hands on the time of a message without its UTC offset: a local time, of no zone."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        naive = {**message, "timestamp": str(message["timestamp"])[:19]}
+        super()._dispatch(naive, thread_id, me)
+
+
+class DiscordRefusesAttachments(DiscordConnector):
+    def send(self, message: OutboundMessage) -> SendResult:
+        if message.attachments:
+            return SendResult(False, error="attachments are not supported")
+        return super().send(message)
+
+
+class DiscordSubscribeFailsWhenDown(DiscordConnector):
+    """Will not subscribe while Discord cannot be asked who it is."""
+
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        self._whoami(time.monotonic() + 5)  # the defect: no server, an exception
+        return super().subscribe(handler)
+
+
+class DiscordSecondUnsubscribeRaises(DiscordConnector):
+    def subscribe(self, handler: Handler) -> Unsubscribe:
+        inner = super().subscribe(handler)
+        done: list[bool] = []
+
+        def unsubscribe() -> None:
+            if done:
+                raise KeyError("this handler was unsubscribed already")
+            done.append(True)
+            inner()
+
+        return unsubscribe
+
+
+class DiscordLastSeenIsNow(DiscordConnector):
+    """Says it saw its server just now, whether it ever did or not."""
+
+    def health(self) -> ConnectorHealth:
+        return dataclasses.replace(super().health(), last_seen=now_iso())
+
+
+class DiscordHealthRaisesWhenDown(DiscordConnector):
+    def health(self) -> ConnectorHealth:
+        health = super().health()
+        if not health.reachable:
+            raise ConnectionError(f"Discord is not reachable: {health.detail}")
+        return health
+
+
+class DiscordThreadsOfEveryChannel(DiscordConnector):
+    """Reads every active thread of the guild, not only those of its channel."""
+
+    def _active_threads(self, deadline: float) -> list[dict[str, Any]]:
+        super()._active_threads(deadline)  # learns the guild's id
+        path = f"/guilds/{self._guild_id}/threads/active"
+        threads: list[dict[str, Any]] = self._request("GET", path, deadline=deadline).json()[
+            "threads"
+        ]
+        return threads  # the defect: no parent_id filter
+
+
+class _KeepsItsToken(DiscordConnector):
+    def __init__(self, config: Any, token: str, **options: Any) -> None:
+        super().__init__(config, token, **options)
+        self._token = token
+
+
+class DiscordTokenInSendErrorOnABadToken(_KeepsItsToken):
+    """Shows the token it was refused with, in the error of the send."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        result = super().send(message)
+        if result.error and "401" in result.error:
+            return dataclasses.replace(result, error=f"{result.error}; the token was {self._token}")
+        return result
+
+
+class DiscordTokenInHealthDetailWhenDown(_KeepsItsToken):
+    """Names the token in its health detail when it cannot reach Discord."""
+
+    def health(self) -> ConnectorHealth:
+        health = super().health()
+        if health.reachable:
+            return health
+        return dataclasses.replace(health, detail=f"{health.detail} (Bot {self._token})")
+
+
+class DiscordSaysItsTokenOnStderr(_KeepsItsToken):
+    """Announces its token on standard error as it starts (over JSON lines: the program's)."""
+
+    def __init__(self, config: Any, token: str, **options: Any) -> None:
+        super().__init__(config, token, **options)
+        print(f"discord connector starting with token {token}", file=sys.stderr, flush=True)
+
+
+def discord_factory_raises(config: ConnectorConfig) -> Any:
+    raise RuntimeError("this factory cannot make a connector")
+
+
+discord_stamps_without_offset = _discord(DiscordStampsWithoutOffset)
+discord_refuses_attachments = _discord(DiscordRefusesAttachments)
+discord_subscribe_fails_when_down = _discord(DiscordSubscribeFailsWhenDown)
+discord_second_unsubscribe_raises = _discord(DiscordSecondUnsubscribeRaises)
+discord_last_seen_is_now = _discord(DiscordLastSeenIsNow)
+discord_health_raises_when_down = _discord(DiscordHealthRaisesWhenDown)
+discord_threads_of_every_channel = _discord(DiscordThreadsOfEveryChannel)
+discord_token_in_send_error_on_a_bad_token = _discord(DiscordTokenInSendErrorOnABadToken)
+discord_token_in_health_detail_when_down = _discord(DiscordTokenInHealthDetailWhenDown)
+discord_says_its_token_on_stderr = _discord(DiscordSaysItsTokenOnStderr)
+
+
+class QuitsAtEndOfInput(Server):
+    """The JSON-lines adapter, but it exits the moment its input ends: what it was still
+    doing gets no answer."""
+
+    def serve(self, lines: Any) -> None:
+        for line in lines:
+            if line.strip():
+                threading.Thread(target=self._handle, args=(line,), daemon=True).start()
+        sys.stdout.flush()
+        os._exit(0)  # the defect: the send in flight is never answered
+
+
+def serve_quitting_at_end_of_input() -> None:
+    """``python broken_connectors.py quits-at-end-of-input``: the shipped connector of the
+    configured kind behind :class:`QuitsAtEndOfInput`."""
+    from mosaic_conformance.connectors import default_registry
+
+    config = config_from_json(os.environ[CONFIG_ENV])
+    QuitsAtEndOfInput(default_registry().create(config), sys.stdout).serve(sys.stdin)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["quits-at-end-of-input"]:
+    serve_quitting_at_end_of_input()

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conformance_report import caught_as_planted, read_report
 
 from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
 
@@ -68,6 +69,64 @@ CHAT_EXPECTED = {
 }
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
+# Each variant above -> (requirement, the test meant to catch it, a fragment of its message):
+# caught there, in the call phase, for the reason it was planted (a setup error never counts).
+UNREACHABLE = "test_health_of_an_unreachable_server_is_not_reachable_in_bounded_time"
+OWN_ECHO = ("CONN.7", "test_the_connectors_own_messages_are_not_echoed_back", "its own message")
+TWICE = ("CONN.6", "test_a_retried_send_is_delivered_once", "times, not once")
+RAISES = ("CONN.5", "test_send_that_cannot_deliver_returns_not_delivered_without_raising", "raised")
+THREADLESS = ("CONN.9", "test_a_send_with_a_thread_id_lands_in_that_thread", "landed in thread")
+DEAF = ("CONN.8", "test_no_message_reaches_a_handler_after_unsubscribe", "after its unsubscribe")
+TRUSTING = (
+    "CONN.10",
+    "test_health_with_a_bad_token_is_reachable_but_not_authenticated",
+    "a token the server does not know is reported authenticated",
+)
+HANGS = ("CONN.10", UNREACHABLE, "did not return within")
+STRANGERS = (
+    "CONN.12",
+    "test_messages_of_senders_outside_the_operators_are_not_delivered",
+    "a stranger's message was delivered",
+)
+PLANTED: dict[str, tuple[str, str, str]] = {
+    "echoes_own_messages": OWN_ECHO,
+    "new_txn_id_on_retry": TWICE,
+    "raises_instead_of_not_delivered": RAISES,
+    "drops_thread_relation": THREADLESS,
+    "delivers_after_unsubscribe": DEAF,
+    "claims_authenticated_with_bad_token": TRUSTING,
+    "hangs_on_unreachable_server": HANGS,
+    "no_sender_filter": STRANGERS,
+    "no_room_filter": (
+        "CONN.12",
+        "test_messages_from_other_rooms_are_not_delivered",
+        "a message from another room was delivered",
+    ),
+    "tmux_echoes_own_messages": OWN_ECHO,
+    "tmux_new_id_per_retry": TWICE,
+    "tmux_raises_when_down": RAISES,
+    "tmux_deaf_unsubscribe": DEAF,
+    "tmux_healthy_when_down": ("CONN.10", UNREACHABLE, "an unreachable server is reported"),
+    "tmux_hangs_on_silence": HANGS,
+    "tmux_drops_threads": THREADLESS,
+    "discord_new_nonce_each_try": TWICE,
+    "discord_echoes_itself": OWN_ECHO,
+    "discord_raises_on_failure": RAISES,
+    "discord_drops_threads": THREADLESS,
+    "discord_deaf_unsubscribe": DEAF,
+    "discord_trusts_any_token": TRUSTING,
+    "discord_hangs_on_silence": HANGS,
+    "discord_lets_everyone_in": STRANGERS,
+}
+
+
+def not_as_planted(pytester: pytest.Pytester, factory: str) -> list[str]:
+    """How the run's catch of ``factory``'s defect differs from the plan (empty: as planted)."""
+    if factory not in PLANTED:
+        return []  # the CONN.11 variants: judged by their requirement's id alone
+    requirement, test, fragment = PLANTED[factory]
+    return caught_as_planted(read_report(pytester.path / "out"), requirement, test, fragment)
+
 
 def homeserver_args(synapse: SynapseHomeserver) -> tuple[str, ...]:
     return (
@@ -111,6 +170,7 @@ def test_suite_fails_a_broken_connector_on_exactly_its_requirements(
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == EXPECTED[factory], tail
+    assert not_as_planted(pytester, factory) == [], tail
     assert ret == 1
 
 
@@ -127,6 +187,7 @@ def test_suite_fails_a_broken_connector_on_its_requirement(
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == expected, tail
+    assert not_as_planted(pytester, factory) == [], tail
     assert ret == 1
 
 
@@ -168,6 +229,7 @@ def test_a_broken_program_over_json_lines_is_caught(
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == {"CONN.5"}, tail
+    assert caught_as_planted(read_report(pytester.path / "out"), *RAISES) == [], tail
     assert ret == 1
 
 
@@ -192,6 +254,7 @@ def test_suite_fails_a_broken_tmux_or_discord_connector_on_its_requirement(
     )
     failed = {rid for rid, outcome in outcomes.items() if outcome == "failed"}
     assert failed == expected, tail
+    assert not_as_planted(pytester, factory) == [], tail
     assert ret == 1
 
 
@@ -203,3 +266,184 @@ def test_the_shipped_tmux_connector_passes(pytester: pytest.Pytester) -> None:
     assert {rid: o for rid, o in outcomes.items() if o not in ("passed", "skipped")} == {}, tail
     assert outcomes["CONN.4"] == "passed", tail
     assert ret == 0
+
+
+# --- verdicts (issue 15): every connector check made exact, shown failing where planted ------
+# Each variant is judged on its requirement alone (--conformance-only), and must be caught in
+# the test meant for it, in the call phase, with the fragment of its message. Discord ones run
+# on the in-process stand-in (seconds); Matrix ones share the module's Synapse.
+
+ADAPTER = (sys.executable, "-m", "mosaic_conformance.connectors.jsonlines", "serve")
+
+
+def program(kind: str, factory: str | None = None) -> tuple[str, ...]:
+    """The JSON-lines adapter serving the shipped connector of ``kind`` (or ``factory``'s)."""
+    argv = [*ADAPTER, "--kind", kind] + (
+        ["--factory", f"broken_connectors:{factory}"] if factory else []
+    )
+    return ("--conformance-connector", kind, "--conformance-connector-cmd", shlex.join(argv))
+
+
+def factory_args(kind: str, factory: str) -> tuple[str, ...]:
+    return (
+        "--conformance-connector",
+        kind,
+        "--conformance-connector-factory",
+        f"broken_connectors:{factory}",
+    )
+
+
+SECRETS_TEST = "test_the_token_never_appears_in_what_the_connector_returns_raises_or_writes"
+# name -> (how the run is pointed at it, (requirement, test, fragment))
+VERDICT_VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, str, str]]] = {
+    "discord-stamps-without-offset": (
+        factory_args("discord", "discord_stamps_without_offset"),
+        (
+            "CONN.7",
+            "test_each_operator_message_arrives_once_with_text_sender_and_timestamp",
+            "with a UTC offset",
+        ),
+    ),
+    "discord-refuses-attachments": (
+        factory_args("discord", "discord_refuses_attachments"),
+        (
+            "CONN.4",
+            "test_a_send_with_attachments_is_delivered_and_seen",
+            "a send with attachments was not delivered",
+        ),
+    ),
+    "discord-subscribe-fails-when-down": (
+        factory_args("discord", "discord_subscribe_fails_when_down"),
+        (
+            "CONN.7",
+            "test_subscribe_while_the_server_is_down_returns_a_subscription",
+            "subscribe while the server is down raised",
+        ),
+    ),
+    "discord-second-unsubscribe-raises": (
+        factory_args("discord", "discord_second_unsubscribe_raises"),
+        (
+            "CONN.8",
+            "test_no_message_reaches_a_handler_after_unsubscribe",
+            "a second unsubscribe of the same handler raised KeyError",
+        ),
+    ),
+    "discord-last-seen-is-now": (
+        factory_args("discord", "discord_last_seen_is_now"),
+        ("CONN.10", UNREACHABLE, "never had an answer from a server"),
+    ),
+    "discord-health-raises-when-down": (
+        factory_args("discord", "discord_health_raises_when_down"),
+        ("CONN.10", UNREACHABLE, "health with server_down raised ConnectionError"),
+    ),
+    "discord-factory-raises": (
+        factory_args("discord", "discord_factory_raises"),
+        (
+            "CONN.4",
+            "test_send_is_delivered_with_an_id_and_the_operator_sees_it",
+            "making the discord connector raised RuntimeError",
+        ),
+    ),
+    "discord-threads-of-every-channel": (
+        factory_args("discord", "discord_threads_of_every_channel"),
+        (
+            "CONN.12",
+            "test_replies_in_a_thread_of_another_room_are_not_delivered",
+            "in a thread of another room or channel",
+        ),
+    ),
+    "discord-token-in-send-error-on-a-bad-token": (
+        factory_args("discord", "discord_token_in_send_error_on_a_bad_token"),
+        ("CONN.14", SECRETS_TEST, "with bad_token: the token appears in send().error"),
+    ),
+    "discord-token-in-health-detail-when-down": (
+        factory_args("discord", "discord_token_in_health_detail_when_down"),
+        ("CONN.14", SECRETS_TEST, "with server_down: the token appears in health().detail"),
+    ),
+    "program-says-its-token-on-stderr": (
+        program("discord", "discord_says_its_token_on_stderr"),
+        ("CONN.14", SECRETS_TEST, "the token appears in the program's stderr"),
+    ),
+    "program-keeps-writing-after-unsubscribe": (
+        program("discord", "discord_deaf_unsubscribe"),
+        DEAF,
+    ),
+    "program-quits-at-end-of-input": (
+        (
+            "--conformance-connector",
+            "discord",
+            "--conformance-connector-cmd",
+            shlex.join([sys.executable, "broken_connectors.py", "quits-at-end-of-input"]),
+        ),
+        ("CONN.5", "test_a_program_answers_a_send_in_flight_when_its_input_ends", "got no answer"),
+    ),
+}
+MATRIX_VERDICT_VARIANTS: dict[str, tuple[str, str, str]] = {
+    "reports_its_txn_id_as_message_id": (
+        "CONN.4",
+        "test_send_is_delivered_with_an_id_and_the_operator_sees_it",
+        "but the operator's chat knows the message as",
+    ),
+    "keeps_its_txn_id_for_one_retry": TWICE,
+    "subscribe_returns_early": (
+        "CONN.7",
+        "test_a_message_posted_right_after_subscribe_returns_arrives",
+        "posted right after subscribe returned, did not reach",
+    ),
+}
+
+
+def judged_alone(
+    pytester: pytest.Pytester, planted: tuple[str, str, str], *connector_args: str
+) -> tuple[int, str]:
+    """The run of the planted requirement's one test meant to catch it (the whole-suite
+    variants above show the suite fails nothing it should not)."""
+    requirement, test, _ = planted
+    selection = ("--conformance-only", requirement, "-k", test)
+    ret, _, tail = run_suite(pytester, *connector_args, *selection)
+    return ret, tail
+
+
+@pytest.mark.parametrize("variant", VERDICT_VARIANTS)
+def test_each_exact_check_catches_its_variant_where_it_was_planted(
+    pytester: pytest.Pytester, variant: str
+) -> None:
+    args, planted = VERDICT_VARIANTS[variant]
+    ret, tail = judged_alone(pytester, planted, *args)
+    assert caught_as_planted(read_report(pytester.path / "out"), *planted) == [], tail
+    assert ret == 1
+
+
+@pytest.mark.parametrize("factory", MATRIX_VERDICT_VARIANTS)
+def test_each_exact_matrix_check_catches_its_variant_where_it_was_planted(
+    pytester: pytest.Pytester, synapse: SynapseHomeserver, factory: str
+) -> None:
+    planted = MATRIX_VERDICT_VARIANTS[factory]
+    ret, tail = judged_alone(
+        pytester, planted, *homeserver_args(synapse), *factory_args("matrix", factory)
+    )
+    assert caught_as_planted(read_report(pytester.path / "out"), *planted) == [], tail
+    assert ret == 1
+
+
+def test_tmux_missing_from_path_is_one_unavailable_reason_not_a_failure(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for a missing Synapse or Docker: every test that needs the target is unavailable,
+    saying what to install; none fails and none is an error of its own."""
+    monkeypatch.setenv("PATH", str(pytester.mkdir("no-tmux-here")))
+    run_suite(pytester, "--conformance-connector", "tmux")
+    report = read_report(pytester.path / "out")
+    needing = [
+        r for rid, q in report.requirements.items() if rid not in REGISTRY for r in q.results
+    ]
+    assert needing, "the run judged no connector test"
+    wrong = [
+        f"{r.name}: {r.outcome} in {r.phase}: {r.message[:200]}"
+        for r in needing
+        if not (r.outcome == "error" and r.phase == "setup" and "apt-get install tmux" in r.message)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+REGISTRY = ("CONN.1", "CONN.2", "CONN.3")  # judged without a target

@@ -17,8 +17,10 @@ Threads: a thread is named by the id of the message that starts it. The pane lab
 message sent into a thread (``· thread ID``), and a line typed as ``>ID text`` is a reply
 in thread ``ID`` (no space after ``>``, so a quoted ``> text`` stays a plain line).
 
-``{"op": "ping"}`` answers whether the pane is up. ``{"op": "lose-next-ack"}`` is a test
-hook: the next new message is shown but its answer is never sent (a lost response).
+``{"op": "ping"}`` answers whether the pane is up. ``{"op": "lose-next-ack", "count": N}`` is
+a test hook: the next N show requests (a new message or a retry of one) get no answer (lost
+responses; a new message is shown all the same); ``{"op": "stats"}`` answers how many
+answers it lost so far (``acks_lost``).
 """
 
 from __future__ import annotations
@@ -160,7 +162,8 @@ class ChatPane:
         self.session = session
         self.sender = operator_name()
         self._shown: set[str] = set()
-        self._lose_next_ack = False
+        self._acks_to_lose = 0
+        self._acks_lost = 0
         self._print_lock = threading.Lock()
         self._listener = self._bind()
 
@@ -245,8 +248,10 @@ class ChatPane:
         if op == "ping":
             answer: dict[str, object] = {"ok": True, "pid": os.getpid()}
         elif op == "lose-next-ack":
-            self._lose_next_ack = True
+            self._acks_to_lose += int(request.get("count", 1))
             answer = {"ok": True}
+        elif op == "stats":
+            answer = {"ok": True, "acks_lost": self._acks_lost}
         elif op == "show":
             message_id = str(request["id"])
             new = message_id not in self._shown
@@ -254,9 +259,10 @@ class ChatPane:
                 thread_id = request.get("thread_id")
                 self._print(render(message_id, str(request["text"]), thread_id))
                 self._shown.add(message_id)
-                if self._lose_next_ack:
-                    self._lose_next_ack = False
-                    return  # shown, but the answer is lost
+            if self._acks_to_lose > 0:
+                self._acks_to_lose -= 1
+                self._acks_lost += 1
+                return  # shown (if new), but the answer is lost
             answer = {"ok": True, "id": message_id, "new": new}
         else:
             answer = {"ok": False, "error": f"unknown op {op!r}"}

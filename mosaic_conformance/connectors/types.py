@@ -11,6 +11,7 @@ connector's own, and ``close`` stops it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -26,7 +27,11 @@ class OutboundMessage:
 
     text: str
     thread_id: str | None = None  # for thread-capable connectors
-    attachments: tuple[str, ...] = ()  # paths or URLs; connector-dependent
+    attachments: tuple[str, ...] = ()  # local file paths or http(s) URLs, as given
+    # Stable for the life of the message, so a connector can make it its idempotency key
+    # (Matrix txnId, Discord nonce): a caller that sends the same message again (CONN.6)
+    # sends the same key, and a new message with the same text has another one.
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +41,9 @@ class InboundMessage:
     id: str  # connector-scoped message id
     text: str
     sender: str  # connector-scoped sender id
-    ts: str  # ISO-8601, when the connector saw or the server stamped it
+    # ISO-8601 date and time with a UTC offset (``...T10:00:00Z``, ``...T10:00:00.5+02:00``),
+    # when the server stamped it or, failing that, when the connector saw it
+    ts: str
     thread_id: str | None = None
 
 
@@ -51,7 +58,9 @@ class SendResult:
 class ConnectorHealth:
     reachable: bool
     authenticated: bool
-    last_seen: str | None = None  # ISO-8601 of the last successful exchange
+    # when this connector last had an answer from its server (ISO-8601 with a UTC offset);
+    # None if it never had one
+    last_seen: str | None = None
     detail: str | None = None
 
 

@@ -20,6 +20,7 @@ from .discord_standin import DiscordStandIn, User
 from .target import (
     Capability,
     ConnectorTarget,
+    ReadHold,
     Scenario,
     SeenMessage,
     SilentServer,
@@ -61,8 +62,16 @@ class DiscordOperator:
         channel = thread_id or self._channel_id
         return str(self._standin.post_as(self._stranger.id, channel, text)["id"])
 
-    def post_in_other_room(self, text: str) -> str:
-        return str(self._standin.post_as(self._user.id, self._other_channel_id, text)["id"])
+    def post_in_other_room(self, text: str, thread_id: str | None = None) -> str:
+        channel = thread_id or self._other_channel_id
+        return str(self._standin.post_as(self._user.id, channel, text)["id"])
+
+    def open_thread_in_other_room(self, text: str) -> str:
+        message_id = self.post_in_other_room(text)
+        thread = self._standin.start_thread(
+            self._other_channel_id, message_id, text[:100], self._user.id
+        )
+        return str(thread["id"])
 
     def seen(self) -> Sequence[SeenMessage]:
         found: list[tuple[int, SeenMessage]] = []
@@ -95,6 +104,7 @@ class DiscordScenario:
         self._operator = DiscordOperator(standin, self.channel_id, standin.add_channel("other"))
         self._made: list[OrchestratorConnector] = []
         self._silent: SilentServer | None = None
+        self._lost_before = standin.responses_lost
 
     @property
     def operator(self) -> DiscordOperator:
@@ -123,6 +133,17 @@ class DiscordScenario:
 
     def lose_next_send_response(self) -> None:
         self.standin.lose_next_send_response()
+
+    def lose_send_responses(self, count: int) -> None:
+        self.standin.lose_next_send_response(count)
+
+    def send_responses_lost(self) -> int:
+        return self.standin.responses_lost - self._lost_before
+
+    def hold_reads(self) -> ReadHold:
+        hold = ReadHold()
+        self.standin.read_holds.append(hold)
+        return hold
 
     def drop_connections(self) -> None:
         self.standin.drop_connections()

@@ -44,6 +44,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from .target import ReadHold
+
 # Discord's facts are restated here, not imported from the connector: a stand-in that shared
 # the connector's code would share its mistakes.
 API_PREFIX = "/api/v10"
@@ -141,7 +143,9 @@ class DiscordStandIn:
         self._rate_limited = 0
         self._retry_after = 0.0
         self._failing_status: int | None = None
-        self._lose_next_send = False
+        self._sends_to_lose = 0
+        self.responses_lost = 0  # send answers never sent, the message stored all the same
+        self.read_holds: list[ReadHold] = []  # every GET passes through each before it is served
         self._next_faults: list[tuple[int, bool]] = []  # (status, sends only), used in order
         self.faults_injected = 0  # fault answers given, and connections cut
         # (monotonic time, method, path and query) of every request; never its headers
@@ -250,16 +254,20 @@ class DiscordStandIn:
         with self._lock:
             self._next_faults.extend([(status, sends_only)] * count)
 
-    def lose_next_send_response(self) -> None:
-        """Store the next posted message but close the connection without an answer."""
+    def lose_next_send_response(self, count: int = 1) -> None:
+        """Store the next ``count`` posted messages (a retry with the same nonce finds the one
+        stored) but close each connection without an answer."""
         with self._lock:
-            self._lose_next_send = True
+            self._sends_to_lose += count
 
     def reset_faults(self) -> None:
         """Disarm every fault: no 429s, no 5xx, no lost response."""
         with self._lock:
-            self._rate_limited, self._failing_status, self._lose_next_send = 0, None, False
+            self._rate_limited, self._failing_status, self._sends_to_lose = 0, None, 0
             self._next_faults.clear()
+            holds, self.read_holds = self.read_holds, []
+        for hold in holds:
+            hold.release()
 
     def drop_connections(self) -> None:
         """Cut every open client connection once."""
@@ -328,8 +336,9 @@ class DiscordStandIn:
                 return self._list_messages(match[1], query)
             if method == "POST":
                 message = self._create_message(user, match[1], body)
-                if self._lose_next_send:
-                    self._lose_next_send = False
+                if self._sends_to_lose > 0:
+                    self._sends_to_lose -= 1
+                    self.responses_lost += 1
                     raise _Lost
                 return message
         elif match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path):
@@ -504,6 +513,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if method == "GET":
+            for hold in list(self.standin.read_holds):
+                hold.pass_through()
         try:
             answer = self.standin.handle(method, self.path, self.headers.get("Authorization"), body)
         except _Lost:

@@ -20,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
+from .target import ReadHold
+
 UPSTREAM_TIMEOUT_S = 120.0  # longer than any long-poll a connector may hold
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 RETRY_AFTER_MS = 200  # what a 429 from the proxy asks a connector to wait
@@ -50,6 +52,8 @@ class FaultyProxy:
         self._faults: list[_Fault] = []  # armed, each used once, in order
         self._open: set[socket.socket] = set()
         self.faults_injected = 0  # answers given in the server's place, and cuts
+        self.responses_lost = 0  # answers dropped after the server handled the request
+        self._holds: list[tuple[ReadHold, str, re.Pattern[str]]] = []
         self._http = httpx.Client(timeout=UPSTREAM_TIMEOUT_S, trust_env=False)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -63,11 +67,17 @@ class FaultyProxy:
         port: int = self._server.server_address[1]
         return f"http://127.0.0.1:{port}"
 
-    def lose_next_response(self, method: str, path_pattern: str) -> None:
-        """The next ``method`` request whose path matches reaches the server; its answer is
-        dropped and the connection closed."""
+    def lose_next_response(self, method: str, path_pattern: str, count: int = 1) -> None:
+        """The next ``count`` ``method`` requests whose path matches reach the server; their
+        answers are dropped and their connections closed (counted in ``responses_lost``)."""
+        fault = _Fault(0, method.upper(), re.compile(path_pattern), lose=True)
         with self._lock:
-            self._faults.append(_Fault(0, method.upper(), re.compile(path_pattern), lose=True))
+            self._faults.extend([fault] * count)
+
+    def hold(self, hold: ReadHold, method: str, path_pattern: str) -> None:
+        """Pass each matching request through ``hold`` before it is forwarded."""
+        with self._lock:
+            self._holds.append((hold, method.upper(), re.compile(path_pattern)))
 
     def fail_next(
         self, status: int, count: int, method: str | None = None, path_pattern: str | None = None
@@ -85,6 +95,9 @@ class FaultyProxy:
         """Disarm every fault not used yet."""
         with self._lock:
             self._faults.clear()
+            holds, self._holds = self._holds, []
+        for hold, _, _ in holds:
+            hold.release()
 
     def drop_connections(self) -> None:
         """Cut every connection open now, mid-request or idle."""
@@ -136,7 +149,12 @@ class FaultyProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                fault = proxy._take_fault(self.command, self.path.split("?", 1)[0])
+                path = self.path.split("?", 1)[0]
+                with proxy._lock:
+                    holds = [h for h, m, p in proxy._holds if m == self.command and p.search(path)]
+                for hold in holds:
+                    hold.pass_through()
+                fault = proxy._take_fault(self.command, path)
                 if fault is not None and fault.status == 429:
                     limited = {"Content-Type": "application/json", "Retry-After": "1"}
                     self._answer(429, _rate_limited(), limited)
@@ -152,6 +170,8 @@ class FaultyProxy:
                     return
                 if fault is not None and fault.lose:
                     self.close_connection = True  # the request took effect; its answer is lost
+                    with proxy._lock:
+                        proxy.responses_lost += 1
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return

@@ -24,6 +24,7 @@ from .faults import FaultyProxy
 from .homeserver import Homeserver, MatrixUser, open_homeserver
 from .target import (
     Capability,
+    ReadHold,
     SeenMessage,
     SilentServer,
     TargetOptions,
@@ -33,6 +34,7 @@ from .target import (
 )
 
 SEND_PATH = r"/rooms/[^/]+/send/"
+SYNC_PATH = r"/sync$"
 PREPARE_TIMEOUT_S = 60.0
 T = TypeVar("T")
 
@@ -107,8 +109,11 @@ class MatrixOperator:
     def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
         return self._stranger.send_text(self._room, text, thread_id)
 
-    def post_in_other_room(self, text: str) -> str:
-        return self._operator.send_text(self._other_room, text)
+    def post_in_other_room(self, text: str, thread_id: str | None = None) -> str:
+        return self._operator.send_text(self._other_room, text, thread_id)
+
+    def open_thread_in_other_room(self, text: str) -> str:
+        return self._operator.send_text(self._other_room, text)  # a thread's id is its root's
 
     def seen(self) -> Sequence[SeenMessage]:
         return [_seen(event) for event in self._operator.messages(self._room)]
@@ -120,6 +125,7 @@ class MatrixScenario:
         self._room = room
         self._operator = MatrixOperator(target.operator, target.stranger, room, other_room)
         self._stack = contextlib.ExitStack()
+        self._lost_before = target.proxy.responses_lost
 
     @property
     def operator(self) -> MatrixOperator:
@@ -149,6 +155,17 @@ class MatrixScenario:
 
     def lose_next_send_response(self) -> None:
         self._target.proxy.lose_next_response("PUT", SEND_PATH)
+
+    def lose_send_responses(self, count: int) -> None:
+        self._target.proxy.lose_next_response("PUT", SEND_PATH, count)
+
+    def send_responses_lost(self) -> int:
+        return self._target.proxy.responses_lost - self._lost_before
+
+    def hold_reads(self) -> ReadHold:
+        hold = ReadHold()
+        self._target.proxy.hold(hold, "GET", SYNC_PATH)
+        return hold
 
     def drop_connections(self) -> None:
         self._target.proxy.drop_connections()

@@ -13,7 +13,10 @@ named in :data:`TARGETS` and imported only when that kind is chosen:
   read what the operator sees, post as a stranger or in another room, open a thread.
 
 A capability a kind lacks is named in ``ConnectorTarget.unsupported`` with the reason, and the
-suite skips the tests that need it; the methods for it raise :class:`Unsupported`.
+suite reports the tests that need it as unsupported (skipped); the methods for it raise
+:class:`Unsupported`. A target that cannot run here raises :class:`TargetUnavailable` (saying
+what to install); a step of its own that fails raises a
+:class:`~mosaic_conformance.harness.outcomes.HarnessError`: neither is the connector's failure.
 
 The contract the suite relies on beyond :class:`~.types.OrchestratorConnector`: messages the
 operator posts after ``subscribe`` has returned are delivered; everything a scenario made is
@@ -35,6 +38,10 @@ from typing import Protocol, runtime_checkable
 from ...connectors.types import ConnectorConfig, ConnectorKind, OrchestratorConnector
 from ...load import load
 from ..components import TARGETS
+from ..outcomes import Unsupported as UnsupportedOutcome
+from ..systems.base import BackendUnavailable
+
+HOLD_RELEASE_S = 120.0  # a held read goes on after this even if the suite never lets it go
 
 
 class Capability(str, enum.Enum):
@@ -45,7 +52,9 @@ class Capability(str, enum.Enum):
     OTHER_ROOM = "other_room"  # post_in_other_room: the operator in another room or channel
     BAD_TOKEN = "bad_token"  # Variant.BAD_TOKEN
     SILENT_SERVER = "silent_server"  # Variant.SILENT_SERVER
-    LOST_RESPONSE = "lost_response"  # Scenario.lose_next_send_response
+    LOST_RESPONSE = "lost_response"  # Scenario.lose_send_responses, send_responses_lost
+    HOLD_READS = "hold_reads"  # Scenario.hold_reads
+    TOKENS = "tokens"  # the connector is given a token (CONN.14)
     DROP_CONNECTIONS = "drop_connections"  # Scenario.drop_connections
     RESTART_SERVER = "restart_server"  # Scenario.restart_server
     CRASH_SERVER = "crash_server"  # Scenario.crash_server
@@ -61,8 +70,13 @@ class Variant(str, enum.Enum):
     SILENT_SERVER = "silent_server"  # something accepts connections and never answers
 
 
-class Unsupported(Exception):
-    """This kind cannot do what was asked; the message says why (the suite skips)."""
+class Unsupported(UnsupportedOutcome):
+    """This kind cannot do what was asked; the message says why (the test is reported as
+    unsupported, never as the connector's failure)."""
+
+
+class TargetUnavailable(BackendUnavailable):
+    """The target cannot run on this machine; the message says why and what to install."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +128,14 @@ class OperatorSide(Protocol):
         operator."""
         ...
 
-    def post_in_other_room(self, text: str) -> str:
-        """Post as the operator in a conversation the connector is not configured for."""
+    def post_in_other_room(self, text: str, thread_id: str | None = None) -> str:
+        """Post as the operator in a conversation the connector is not configured for (in
+        ``thread_id``, a thread of that conversation, if given)."""
+        ...
+
+    def open_thread_in_other_room(self, text: str) -> str:
+        """Post a message as the operator in the other conversation that starts a thread
+        there; return the thread id."""
         ...
 
     def seen(self) -> Sequence[SeenMessage]:
@@ -136,6 +156,23 @@ class Scenario(Protocol):
 
     def lose_next_send_response(self) -> None:
         """The next send reaches the server, but its answer never reaches the connector."""
+        ...
+
+    def lose_send_responses(self, count: int) -> None:
+        """The next ``count`` sends (first tries and retries alike) reach the server, but
+        their answers never reach the connector."""
+        ...
+
+    def send_responses_lost(self) -> int:
+        """How many send answers this scenario has lost so far, counted where they were
+        lost (the proxy, the stand-in, the chat pane)."""
+        ...
+
+    def hold_reads(self) -> ReadHold:
+        """A hold on this scenario's connectors' reads of new messages (Matrix ``/sync``,
+        Discord's message lists): open until :meth:`ReadHold.shut`, then each read waits
+        before it reaches the server until :meth:`ReadHold.release`. Released when the
+        scenario ends."""
         ...
 
     def drop_connections(self) -> None:
@@ -187,6 +224,44 @@ OpenTarget = Callable[[TargetOptions], AbstractContextManager[ConnectorTarget]]
 def load_target(kind: ConnectorKind) -> OpenTarget:
     opener: OpenTarget = load(TARGETS[kind])
     return opener
+
+
+class ReadHold:
+    """Reads held on their way to the server, for as long as the suite says.
+
+    The server side calls :meth:`pass_through` before it handles a read; the suite shuts the
+    hold, does what must happen before the reads go on (the operator posts), and releases it.
+    ``held`` counts the reads it held, where they were held.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._shut = False
+        self._released = threading.Event()
+        self.held = 0
+
+    def shut(self) -> None:
+        """From now, reads wait in :meth:`pass_through` until :meth:`release`."""
+        with self._changed:
+            self._shut = True
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait_held(self, timeout: float) -> bool:
+        """Wait until a read is held; False if none was within ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.held > 0, timeout=timeout)
+
+    def pass_through(self) -> None:
+        """Called by the server side for each read: returns at once while the hold is open
+        (or released), else once it is released."""
+        with self._changed:
+            if not self._shut or self._released.is_set():
+                return
+            self.held += 1
+            self._changed.notify_all()
+        self._released.wait(HOLD_RELEASE_S)
 
 
 # Helpers for targets: the two ways a server can be unreachable.

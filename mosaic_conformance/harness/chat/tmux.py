@@ -27,13 +27,16 @@ from ...connectors.tmux_chat import INBOX_FILE, chat_dir, operator_name, parse_s
 from ...connectors.types import ConnectorConfig, OrchestratorConnector, TmuxConfig
 from ...contract import ORCHESTRATOR_SESSION
 from ...wait import NotReady, wait_for
+from ..outcomes import HarnessError
 from .target import (
     Capability,
     ConnectorTarget,
+    ReadHold,
     Scenario,
     SeenMessage,
     SilentServer,
     TargetOptions,
+    TargetUnavailable,
     Unsupported,
     Variant,
     closing_all,
@@ -49,8 +52,12 @@ STOP_TIMEOUT = 10.0  # a killed tmux server and its panes' programs are gone
 UNSUPPORTED: Mapping[Capability, str] = {
     Capability.STRANGERS: "whoever types in the pane is the operator: tmux names no other sender",
     Capability.BAD_TOKEN: "tmux has no tokens",
+    Capability.TOKENS: "tmux has no tokens",
     Capability.SERVER_ERRORS: "tmux chat speaks no HTTP: there are no status codes to answer",
+    Capability.HOLD_READS: "the connector reads a file the chat pane appends to: there is no "
+    "request to hold",
 }
+INSTALL_TMUX = "install tmux (Debian and Ubuntu: apt-get install tmux) or put it on PATH"
 
 
 def _unsupported(capability: Capability) -> Unsupported:
@@ -77,7 +84,10 @@ class TmuxOperator:
     def post_as_stranger(self, text: str, thread_id: str | None = None) -> str:
         raise _unsupported(Capability.STRANGERS)
 
-    def post_in_other_room(self, text: str) -> str:
+    def post_in_other_room(self, text: str, thread_id: str | None = None) -> str:
+        return type_line(self._server, OTHER_SESSION, text, thread_id)
+
+    def open_thread_in_other_room(self, text: str) -> str:
         return type_line(self._server, OTHER_SESSION, text)
 
     def seen(self) -> Sequence[SeenMessage]:
@@ -115,12 +125,15 @@ def type_line(server: libtmux.Server, session: str, text: str, thread_id: str | 
                 return str(record["id"])
         return None
 
-    return wait_for(
-        arrived,
-        what=f"the typed line {text!r} to reach the chat inbox of {session!r}",
-        timeout=ECHO_TIMEOUT,
-        state=lambda: f"{len(_inbox_lines(inbox))} lines in {inbox}",
-    )
+    try:
+        return wait_for(
+            arrived,
+            what=f"the typed line {text!r} to reach the chat inbox of {session!r}",
+            timeout=ECHO_TIMEOUT,
+            state=lambda: f"{len(_inbox_lines(inbox))} lines in {inbox}",
+        )
+    except NotReady as exc:  # the suite's typing, not the connector, did not get through
+        raise HarnessError(f"the operator could not post: {exc}") from exc
 
 
 def _inbox_lines(inbox: Path) -> list[dict[str, object]]:
@@ -169,6 +182,7 @@ class TmuxScenario:
         self._options = options
         self._made: list[OrchestratorConnector] = []
         self._silent: SilentTmuxServer | None = None
+        self._half_started = False  # a start that did not finish may still bring a server up
         self.socket_name = f"mosaic-ct-{secrets.token_hex(4)}"
         self.server = libtmux.Server(socket_name=self.socket_name)
         self._operator = TmuxOperator(self.server)
@@ -178,10 +192,12 @@ class TmuxScenario:
         return self._operator
 
     def start(self) -> None:
+        self._half_started = True
         for session in (SESSION, OTHER_SESSION):
             if not self.server.has_session(session):
                 self.server.new_session(session_name=session, window_command="cat", x=200, y=50)
             chat_pane(self.server, session)
+        self._half_started = False
 
     def stop(self) -> None:
         """Close the connectors, then the server; remove the chat files."""
@@ -192,6 +208,9 @@ class TmuxScenario:
             try:
                 if self._silent is not None:
                     self._silent.close()
+                if self._half_started:  # interrupted in new-session: its server may come yet
+                    with contextlib.suppress(NotReady):
+                        wait_for(self.server.is_alive, what="a half-started server", timeout=2)
                 self._kill_server()
             finally:  # even when the wait for the server is interrupted
                 tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
@@ -247,7 +266,18 @@ class TmuxScenario:
         return connector
 
     def lose_next_send_response(self) -> None:
-        chat_request(chat_dir(self.socket_name, SESSION), {"op": "lose-next-ack"})
+        self.lose_send_responses(1)
+
+    def lose_send_responses(self, count: int) -> None:
+        chat_request(chat_dir(self.socket_name, SESSION), {"op": "lose-next-ack", "count": count})
+
+    def send_responses_lost(self) -> int:
+        """As the chat pane counted them (a fresh pane, after drop_connections, counts anew)."""
+        answer = chat_request(chat_dir(self.socket_name, SESSION), {"op": "stats"})
+        return int(str(answer.get("acks_lost", 0)))
+
+    def hold_reads(self) -> ReadHold:
+        raise _unsupported(Capability.HOLD_READS)
 
     def drop_connections(self) -> None:
         """Restart the chat pane's program: the only connection tmux chat has."""
@@ -295,5 +325,5 @@ class TmuxTarget:
 def open_target(options: TargetOptions) -> Iterator[ConnectorTarget]:
     """The tmux target: nothing to start for the session; each scenario has its server."""
     if shutil.which("tmux") is None:
-        raise Unsupported("tmux is not installed: no `tmux` on PATH.")
+        raise TargetUnavailable(f"tmux is not installed (no `tmux` on PATH): {INSTALL_TMUX}")
     yield TmuxTarget(options)

@@ -4,8 +4,10 @@ Fleet: ``conformance`` (the run's settings), ``backend_session`` / ``backend`` (
 per test, fake or systemd), ``fleet`` (the fleet under test on it, with a fresh
 ``MOSAIC_HOME``), ``installed`` (the same after ``init`` and ``install``), ``machine_settings``
 (Hypothesis settings for state machines). Connector: ``connector_settings``,
-``connector_target`` (the servers of the chosen kind, for the session), ``scenario`` (a fresh
-conversation per test), ``operator`` (the human at the other end). Both: ``record_figure``.
+``subject_maker`` (makes the connector under test, recorded), ``connector_target`` (the
+servers of the chosen kind, for the session), ``scenario`` (a fresh conversation per test),
+``operator`` (the human at the other end), ``recorder`` (what the test's connectors said).
+Both: ``record_figure``.
 
 They need a conformance run (``--conformance``), which builds the settings they read. A
 component that cannot start here (no container engine, no homeserver, no tmux) makes every
@@ -29,6 +31,7 @@ from ..outcomes import unavailable
 from .stash import conformance_settings, record_fact
 
 if TYPE_CHECKING:
+    from ..chat.subject import Recorder, SubjectMaker
     from ..chat.target import ConnectorTarget, OperatorSide, Scenario
     from ..fleet import FleetUnderTest
     from ..systems import Backend, BackendSession
@@ -142,43 +145,63 @@ def connector_settings(conformance: Settings) -> ConnectorSettings:
 
 
 @pytest.fixture(scope="session")
+def subject_maker(connector_settings: ConnectorSettings) -> SubjectMaker:
+    """The maker of the connector under test, bounding every call it makes and recording
+    everything the connectors it makes return, raise and write (CONN.14)."""
+    from ..chat.subject import SubjectMaker
+
+    return SubjectMaker(connector_settings.maker)
+
+
+@pytest.fixture(scope="session")
 def connector_target(
     connector_settings: ConnectorSettings,
+    subject_maker: SubjectMaker,
     tmp_path_factory: pytest.TempPathFactory,
     pytestconfig: pytest.Config,
 ) -> Iterator[ConnectorTarget]:
     """The servers of the chosen kind, up for the session: a homeserver, the Discord
     stand-in, or nothing but tmux."""
+    from ...wait import NotReady
     from .. import progress
     from ..chat.target import TargetOptions, load_target
+    from ..outcomes import HarnessError
+    from ..systems import BackendUnavailable
 
     settings = connector_settings
     if settings.unavailable:
         unavailable(settings.unavailable)
     options = TargetOptions(
-        settings.kind,
-        settings.maker,
-        tmp_path_factory.mktemp("connector"),
-        settings.target_settings,
+        settings.kind, subject_maker, tmp_path_factory.mktemp("connector"), settings.target_settings
     )
     stack = contextlib.ExitStack()
     try:
         with progress.reporting(pytestconfig):  # a homeserver says how its start goes
             target = stack.enter_context(load_target(settings.kind)(options))
-    except Exception as exc:  # whatever stops it, the subject was not judged
+    except BackendUnavailable as exc:  # cannot run here: a server, an image, tmux missing
         stack.close()
         unavailable(f"the {settings.kind} target cannot run here: {exc}")
+    except NotReady as exc:
+        stack.close()
+        raise HarnessError(f"the {settings.kind} target did not become ready: {exc}") from exc
     record_fact(pytestconfig, "target", target.name)
     with stack:
         yield target
 
 
 @pytest.fixture
-def scenario(connector_target: ConnectorTarget) -> Iterator[Scenario]:
+def scenario(connector_target: ConnectorTarget, subject_maker: SubjectMaker) -> Iterator[Scenario]:
     """A fresh conversation for this test (a new room, channel or tmux server); it makes the
     connectors under test (``scenario.connect(variant)``) and injects the faults."""
-    with connector_target.scenario() as fresh:
+    with subject_maker.recording(), connector_target.scenario() as fresh:
         yield fresh
+
+
+@pytest.fixture
+def recorder(scenario: Scenario, subject_maker: SubjectMaker) -> Recorder:
+    """What this test's connectors returned, raised and wrote, as they said it (raw, before
+    any masking): where a token appeared (CONN.14)."""
+    return subject_maker.recorder
 
 
 @pytest.fixture

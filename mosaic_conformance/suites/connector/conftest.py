@@ -1,68 +1,97 @@
 """Helpers of the connector suite: waiting for messages (probes, never sleeps) and bounding
-every connector call. The fixtures (``connector_target``, ``scenario``, ``operator``, ...) are
-the plugin's (``harness/plugin/fixtures.py``)."""
+every connector call. The fixtures (``connector_target``, ``scenario``, ``operator``,
+``recorder``, ...) are the plugin's (``harness/plugin/fixtures.py``).
+
+How a test ends, said where it is known: the connector under test failing is a failure (an
+assertion, or :func:`within` for a call that raised or hung, or a factory that raised); a
+target that cannot run here is *unavailable* (with what to install); a step of the harness
+that broke is a :class:`~mosaic_conformance.harness.outcomes.HarnessError`; a capability the
+kind lacks is *unsupported* (:func:`require`).
+"""
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
-
-import pytest
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 
 from mosaic_conformance.connectors.types import InboundMessage
+from mosaic_conformance.harness.chat.subject import CALL_BOUND_S, within
 from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
     SeenMessage,
 )
-from mosaic_conformance.harness.outcomes import unsupported
+from mosaic_conformance.harness.outcomes import (
+    fail_subject,
+    unsupported,
+)
 
-T = TypeVar("T")
+__all__ = ["CALL_BOUND_S", "within"]  # the suite's tests take them from here
 
-CALL_BOUND_S = 60.0  # any connector call returns within this, or the test fails
 HEALTH_BOUND_S = 15.0  # CONN.10: "not reachable within a bounded time"
 MESSAGE_WAIT_S = 30.0  # a message reaches the other side within this
 POLL_S = 0.1
+CLOCK_SKEW_S = 5.0  # how far a connector's clock may be off the suite's
 
 
 def require(target: ConnectorTarget, capability: Capability) -> None:
-    """Skip, with the kind's reason, a test that needs what this kind lacks."""
+    """Report as unsupported, with the kind's reason, a test that needs what this kind lacks."""
+    __tracebackhide__ = True
     reason = target.unsupported.get(capability)
     if reason:
         unsupported(f"{capability.value}: {reason}")
 
 
+# ISO-8601's extended form with a time and a UTC offset: what CONN.7 and the protocol accept.
+ISO_8601 = re.compile(
+    r"(?P<time>\d{4}-\d{2}-\d{2}T\d{2}:\d{2})(?P<seconds>:\d{2})?(\.(?P<fraction>\d+))?"
+    r"(?P<offset>Z|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+
+
+def iso8601_problem(stamp: object) -> str | None:
+    """Why ``stamp`` is not an ISO-8601 date and time with a UTC offset; None if it is."""
+    if not isinstance(stamp, str):
+        return f"{stamp!r} is not a string"
+    if not ISO_8601.fullmatch(stamp):
+        return (
+            f"{stamp!r} is not an ISO-8601 date and time with a UTC offset "
+            "(like 2026-01-01T10:00:00Z or 2026-01-01T12:00:00.250+02:00)"
+        )
+    try:
+        moment(stamp)
+    except ValueError as exc:
+        return f"{stamp!r} is no date and time: {exc}"
+    return None
+
+
+def moment(stamp: str) -> datetime:
+    """The time an accepted stamp names (Python 3.10 reads neither "Z" nor every fraction)."""
+    parts = ISO_8601.fullmatch(stamp)
+    if parts is None:
+        raise ValueError(f"{stamp!r} is not an ISO-8601 date and time with a UTC offset")
+    fraction = (parts["fraction"] or "0")[:6].ljust(6, "0")
+    offset = "+00:00" if parts["offset"] == "Z" else parts["offset"]
+    seconds = parts["seconds"] or ":00"
+    return datetime.fromisoformat(f"{parts['time']}{seconds}.{fraction}{offset}")
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+SKEW = timedelta(seconds=CLOCK_SKEW_S)
+
+
 def unique(label: str) -> str:
     """A message text no other test (or run on a shared server) posts."""
     return f"{label} {secrets.token_hex(4)}"
-
-
-def within(seconds: float, call: Callable[[], T], what: str) -> T:
-    """``call()``, failing the test if it does not return within ``seconds``.
-
-    It runs in a daemon thread: a connector that hangs costs that thread, not the run.
-    """
-    __tracebackhide__ = True
-    box: dict[str, object] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = call()
-        except BaseException as exc:
-            box["error"] = exc
-
-    worker = threading.Thread(target=run, name=f"bounded {what}", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if worker.is_alive():
-        pytest.fail(f"{what} did not return within {seconds:g} s", pytrace=False)
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]  # type: ignore[return-value]
 
 
 class Inbox:
@@ -109,10 +138,9 @@ class Inbox:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     got = [m.text for m in self._messages]
-                    pytest.fail(
+                    fail_subject(
                         f"the operator's message {text!r} did not reach the subscriber within "
-                        f"{timeout:g} s; it received {got!r}",
-                        pytrace=False,
+                        f"{timeout:g} s; it received {got!r}"
                     )
                 self._changed.wait(left)
 
@@ -130,9 +158,19 @@ def wait_seen(
             return found
         if time.monotonic() >= deadline:
             shown = [m.text for m in seen][-10:]
-            pytest.fail(
+            fail_subject(
                 f"the operator did not see {text!r} within {timeout:g} s; the conversation "
-                f"ends with {shown!r}",
-                pytrace=False,
+                f"ends with {shown!r}"
             )
         time.sleep(POLL_S)
+
+
+def fence(operator: OperatorSide, inbox: Inbox, label: str) -> None:
+    """Post two operator messages one after the other, each once the one before arrived:
+    then whatever the connector would deliver of what was posted before has arrived, also
+    from a poller that reads the room and its threads one after another in rounds."""
+    __tracebackhide__ = True
+    for n in range(2):
+        text = unique(f"{label}: fence {n}")
+        operator.post(text)
+        inbox.wait_for(text)

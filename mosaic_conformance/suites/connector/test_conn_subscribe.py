@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 import pytest
 
-from mosaic_conformance.connectors.types import OutboundMessage
+from mosaic_conformance.connectors.types import OrchestratorConnector, OutboundMessage, Unsubscribe
 from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
     OperatorSide,
+    ReadHold,
     Scenario,
+    Variant,
 )
 
-from .conftest import CALL_BOUND_S, Inbox, require, unique, within
-
-
-def _is_iso8601(stamp: str) -> bool:
-    try:
-        datetime.fromisoformat(stamp.replace("Z", "+00:00"))  # 3.10 knows no "Z"
-    except ValueError:
-        return False
-    return True
+from .conftest import (
+    CALL_BOUND_S,
+    MESSAGE_WAIT_S,
+    Inbox,
+    fence,
+    iso8601_problem,
+    require,
+    unique,
+    within,
+)
 
 
 @pytest.mark.requirement("CONN.7")
@@ -47,7 +49,53 @@ def test_each_operator_message_arrives_once_with_text_sender_and_timestamp(
         message = received[0]
         assert message.sender == operator.sender_id
         assert message.id, "an inbound message carries its id"
-        assert _is_iso8601(message.ts), f"the timestamp {message.ts!r} is not ISO-8601"
+        problem = iso8601_problem(message.ts)
+        assert problem is None, f"the timestamp of {text!r}: {problem}"
+
+
+def _subscribe_then_shut(
+    connector: OrchestratorConnector, inbox: Inbox, hold: ReadHold
+) -> Unsubscribe:
+    unsubscribe = connector.subscribe(inbox)
+    hold.shut()  # in the same thread, as subscribe returns: reads from now on are held
+    return unsubscribe
+
+
+@pytest.mark.requirement("CONN.7")
+def test_a_message_posted_right_after_subscribe_returns_arrives(
+    connector_target: ConnectorTarget,
+    scenario: Scenario,
+    operator: OperatorSide,
+    record_figure: Callable[[str, object], None],
+) -> None:
+    """Every read of new messages that starts after ``subscribe`` returned is held until the
+    operator has posted: a connector that fixes its place in the stream only then (its
+    subscribe returned before it could see new messages) misses the message every time."""
+    require(connector_target, Capability.HOLD_READS)
+    connector = scenario.connect()
+    inbox = Inbox()
+    hold = scenario.hold_reads()
+    within(CALL_BOUND_S, lambda: _subscribe_then_shut(connector, inbox, hold), "subscribe")
+    text = unique("CONN.7 right after subscribe")
+    operator.post(text)
+    hold.wait_held(MESSAGE_WAIT_S)  # its next read is held: the post came first
+    hold.release()
+    record_figure("reads_held", hold.held)
+    fence(operator, inbox, "CONN.7 after the held reads")  # posted later, so delivered later
+    assert text in inbox.texts(), (
+        f"the operator's message {text!r}, posted right after subscribe returned, did not reach "
+        f"the subscriber; later ones did: {inbox.texts()!r}"
+    )
+
+
+@pytest.mark.requirement("CONN.7")
+def test_subscribe_while_the_server_is_down_returns_a_subscription(scenario: Scenario) -> None:
+    """Not an error: the connector keeps trying, and delivers once the server is back."""
+    connector = scenario.connect(Variant.SERVER_DOWN)
+    unsubscribe = within(
+        CALL_BOUND_S, lambda: connector.subscribe(Inbox()), "subscribe while the server is down"
+    )
+    within(CALL_BOUND_S, unsubscribe, "unsubscribe while the server is down")
 
 
 @pytest.mark.requirement("CONN.7")
@@ -82,6 +130,7 @@ def test_no_message_reaches_a_handler_after_unsubscribe(
     operator.post(later)
     second.wait_for(later)  # delivered by now, had it been delivered to both
     assert later not in first.texts(), "a handler got a message after its unsubscribe"
+    within(CALL_BOUND_S, unsubscribe, "a second unsubscribe of the same handler")
 
 
 @pytest.mark.requirement("CONN.12")
@@ -114,6 +163,24 @@ def test_messages_from_other_rooms_are_not_delivered(
     operator.post(after)
     inbox.wait_for(after)
     assert elsewhere not in inbox.texts(), "a message from another room was delivered"
+
+
+@pytest.mark.requirement("CONN.12")
+def test_replies_in_a_thread_of_another_room_are_not_delivered(
+    connector_target: ConnectorTarget, scenario: Scenario, operator: OperatorSide
+) -> None:
+    require(connector_target, Capability.OTHER_ROOM)
+    require(connector_target, Capability.THREADS)
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    root = unique("CONN.12 a thread in another room")
+    thread = operator.open_thread_in_other_room(root)
+    reply = unique("CONN.12 the operator replies in the other room's thread")
+    operator.post_in_other_room(reply, thread_id=thread)
+    fence(operator, inbox, "CONN.12 the operator in the room")
+    leaked = [t for t in (root, reply) if t in inbox.texts()]
+    assert not leaked, f"delivered, though in a thread of another room or channel: {leaked!r}"
 
 
 @pytest.mark.requirement("CONN.12")

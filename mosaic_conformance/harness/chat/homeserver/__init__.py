@@ -18,6 +18,7 @@ from typing import ClassVar
 
 from ....load import load
 from ...components import HOMESERVERS
+from ...outcomes import HarnessError
 from ...systems.base import BackendUnavailable, Component
 from .client import Account, HomeserverError, MatrixUser
 
@@ -26,6 +27,7 @@ __all__ = [
     "Account",
     "Homeserver",
     "HomeserverError",
+    "HomeserverNotReady",
     "HomeserverUnavailable",
     "MatrixUser",
     "open_homeserver",
@@ -33,7 +35,12 @@ __all__ = [
 
 
 class HomeserverUnavailable(BackendUnavailable):
-    """This homeserver cannot run here; the message says why (the suite skips)."""
+    """This homeserver cannot run here; the message says why and what to install."""
+
+
+class HomeserverNotReady(HarnessError):
+    """The homeserver did not come back after the suite restarted it: the toolkit's
+    trouble, not the connector's."""
 
 
 class Homeserver(Component, abc.ABC):
@@ -61,7 +68,7 @@ class Homeserver(Component, abc.ABC):
 
     def restart(self, *, hard: bool = False) -> None:
         """Stop and start again, keeping what it stored; ``hard``: kill it without warning
-        (SIGKILL), as a crash would."""
+        (SIGKILL), as a crash would. :class:`HomeserverNotReady` if it does not come back."""
         raise NotImplementedError(f"the {self.name} homeserver cannot be restarted by the suite")
 
     @property

@@ -16,12 +16,15 @@ from urllib.parse import quote
 
 import httpx
 
+from ...outcomes import HarnessError
+
 CLIENT_API = "/_matrix/client/v3"
 REQUEST_TIMEOUT_S = 30.0
 
 
-class HomeserverError(RuntimeError):
-    """The homeserver refused a setup step; the message names the step and the answer."""
+class HomeserverError(HarnessError, RuntimeError):
+    """The homeserver refused a step of the suite's own (a user, a room, the operator's
+    post); the message names the step and the answer. Nothing of the connector was judged."""
 
 
 @dataclass(frozen=True, slots=True)

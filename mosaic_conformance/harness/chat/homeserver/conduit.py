@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ....secrets import mask_also
-from ....wait import wait_for
+from ....wait import NotReady, wait_for
 from ... import progress
-from . import Homeserver, HomeserverUnavailable
+from . import Homeserver, HomeserverNotReady, HomeserverUnavailable
 from .client import Account, register_open
 from .probe import versions_answer
 
@@ -132,7 +132,10 @@ class ConduitHomeserver(Homeserver):
             self._container.start()
         else:
             self._container.restart(timeout=STOP_TIMEOUT_S)
-        self._wait_ready()  # the published port may change
+        try:
+            self._wait_ready()  # the published port may change
+        except (NotReady, HomeserverUnavailable) as exc:
+            raise HomeserverNotReady(f"Conduit did not come back after a restart: {exc}") from exc
 
     def close(self) -> None:
         container, self._container = self._container, None

@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 
 from ....secrets import mask_also
-from ....wait import wait_for
+from ....wait import NotReady, wait_for
 from ... import progress
-from . import Homeserver, HomeserverUnavailable
+from . import Homeserver, HomeserverNotReady, HomeserverUnavailable
 from .client import Account, register_with_shared_secret
 from .probe import versions_answer
 
@@ -191,7 +191,10 @@ class SynapseHomeserver(Homeserver):
 
     def restart(self, *, hard: bool = False) -> None:
         self._stop(hard=hard)
-        self._spawn(port=self._port)
+        try:
+            self._spawn(port=self._port)
+        except (NotReady, HomeserverUnavailable) as exc:
+            raise HomeserverNotReady(f"Synapse did not come back after a restart: {exc}") from exc
 
     def _stop(self, *, hard: bool = False) -> None:
         """Stop Synapse (SIGTERM, or SIGKILL if ``hard``). The process is forgotten only
