@@ -35,10 +35,29 @@ def agent_of(unit: str) -> str | None:
 
 
 # --- tmux --------------------------------------------------------------------------------
+# One tmux server per fleet, and in it one session for the operator's chat and one per running
+# agent. The holder unit starts the server with the chat session, so the tmux connector finds
+# its session whenever the fleet is up; each agent unit opens its agent's session.
 
 TMUX_SOCKET = "mosaic"  # the fleet's tmux server: `tmux -L mosaic`
-HOLDER_SESSION = "mosaic-holder"  # the session the holder unit keeps up
-ORCHESTRATOR_SESSION = "mosaic-orchestrator"  # the tmux connector's chat session
+ORCHESTRATOR_SESSION = "mosaic-orchestrator"  # the operator's chat (the tmux connector's default)
+HOLDER_SESSION = ORCHESTRATOR_SESSION  # the session the holder unit starts the server with
+CHAT_WINDOW = "mosaic-chat"  # the tmux connector's window in the chat session
+AGENT_SESSION_PREFIX = "mosaic-agent-"  # a running agent NAME has session mosaic-agent-NAME
+
+
+def agent_session(name: str) -> str:
+    """The tmux session of agent ``name``. tmux turns "." in a session name into "_", which
+    would make ``a.b`` and ``a_b`` one session; agent names have no "+", so "." becomes "+"."""
+    return AGENT_SESSION_PREFIX + name.replace(".", "+")
+
+
+def agent_of_session(session: str) -> str | None:
+    """The agent name of a ``mosaic-agent-NAME`` session, else None."""
+    if session.startswith(AGENT_SESSION_PREFIX) and len(session) > len(AGENT_SESSION_PREFIX):
+        return session[len(AGENT_SESSION_PREFIX) :].replace("+", ".")
+    return None
+
 
 # --- connectors --------------------------------------------------------------------------
 

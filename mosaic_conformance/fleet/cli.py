@@ -21,6 +21,7 @@ from .roster import DEFAULT_CLASS, RosterError
 
 def _fleet_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description="Manage a Mosaic agent fleet.")
+    parser.add_argument("-V", "--version", action="version", version=_version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = sub.add_parser("init", help="print (or --write) the roster of a profile")
@@ -54,6 +55,12 @@ def _fleet_parser(prog: str) -> argparse.ArgumentParser:
     for verb in ("start", "stop"):
         sub.add_parser(verb, help=f"{verb} an agent's unit").add_argument("name")
     return parser
+
+
+def _version_line() -> str:
+    from .. import __version__
+
+    return f"mosaic (mosaic-conformance reference fleet) {__version__}"
 
 
 def _home() -> Path:
@@ -103,9 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["fleet"]:
         return fleet_main(args[1:])
     if args[:1] in (["--version"], ["-V"]):
-        from .. import __version__
-
-        print(f"mosaic (mosaic-conformance reference fleet) {__version__}")
+        print(_version_line())
         return 0
     sys.stderr.write("usage: mosaic fleet COMMAND ...  (mosaic fleet --help for the commands)\n")
     return 0 if args[:1] in (["-h"], ["--help"]) else 2

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from ..contract import AGENT_TEMPLATE, HOLDER_UNIT, ROSTER_PATH, agent_of, agent_unit
+from ..contract import (
+    AGENT_TEMPLATE,
+    HOLDER_SESSION,
+    HOLDER_UNIT,
+    ROSTER_PATH,
+    TMUX_SOCKET,
+    agent_of,
+    agent_of_session,
+    agent_session,
+    agent_unit,
+)
 from ..secrets import redact
 from . import units
 from .profiles import MINIMAL_PROFILE, load_profile
@@ -28,9 +38,9 @@ from .roster import (
     load_roster,
     roster_lock,
     save_roster,
-    schema,
     write_atomic,
 )
+from .schema import schema
 
 if TYPE_CHECKING:
     from ..connectors import ConnectorRegistry
@@ -113,6 +123,7 @@ class Fleet:
             f"MOSAIC_AGENT_NAME={agent.name}\n"
             f"MOSAIC_AGENT_RUNTIME={agent.runtime}\n"
             f"MOSAIC_AGENT_CLASS={agent.cls}\n"
+            f"MOSAIC_AGENT_SESSION={agent_session(agent.name)}\n"
         )
         write_atomic(self.env_file(agent.name), env)
         beat = self.heartbeat_file(agent.name)
@@ -128,11 +139,17 @@ class Fleet:
     def init(self, profile: str, write: bool, force: bool) -> None:
         roster = load_profile(profile)
         count = len(roster.orchestrators())
-        if count > 1 or (count != 1 and profile != MINIMAL_PROFILE):
-            # R5: checked before anything is written, so a corrupted preset leaves no trace
+        # R5, checked before anything is written, so a corrupted preset leaves no trace:
+        # exactly one orchestrator; the minimal preset may have none, but never two.
+        if profile == MINIMAL_PROFILE:
+            expected, allowed = "at most 1 (the minimal preset may have none)", count <= 1
+        else:
+            expected, allowed = "exactly 1", count == 1
+        if not allowed:
             raise FleetError(
                 f'Fleet init failed: the "{profile}" roster has {count} orchestrator agent(s), '
-                "expected exactly 1 (R5). The preset may be corrupted - re-install the framework."
+                f"expected {expected} (R5). The preset may be corrupted - re-install the "
+                "framework."
             )
         if not write:
             self._out.write(roster.to_yaml())
@@ -163,13 +180,21 @@ class Fleet:
         runner.chmod(0o755)
         unit_dir = self.unit_dir()
         write_atomic(unit_dir / AGENT_TEMPLATE, units.agent_template(self.home))
-        write_atomic(unit_dir / HOLDER_UNIT, units.holder_unit())
+        write_atomic(unit_dir / HOLDER_UNIT, units.holder_unit(_chat_session(roster)))
         for agent in roster.agents:
             if not self.env_file(agent.name).exists():
                 self._write_agent_files(agent)
         self._checked(units.systemctl("daemon-reload"), "reload the user manager")
         to_enable = [HOLDER_UNIT, *(agent_unit(n) for n in roster.names())]
         self._checked(units.systemctl("enable", *to_enable), "enable " + " ".join(to_enable))
+        # The tmux server from now on, not only after a reboot: the operator's chat and the
+        # agents' sessions live in it.
+        started = self._attempt(units.systemctl("start", HOLDER_UNIT))
+        if not started.ok:
+            self.warn(
+                f"could not start {HOLDER_UNIT}: {started.why()} (the tmux chat and the "
+                "agents' sessions need it)"
+            )
         user = os.environ.get("USER") or _login_name()
         self._checked(units.enable_linger(user), f"enable linger for {user}")
         self.say(
@@ -177,8 +202,18 @@ class Fleet:
             f"linger enabled for {user}."
         )
 
+    def _attempt(self, argv: list[str]) -> Completed:
+        """Run ``argv``. A runner that raises (systemctl not executable: PermissionError, any
+        OSError) gives a failed result with the reason, so each caller decides, as for any
+        failure, whether it is a warning or an error; never a traceback."""
+        try:
+            return self._run(argv)
+        except Exception as exc:
+            why = f"{argv[0]} could not be run: {type(exc).__name__}: {exc}"
+            return Completed(tuple(argv), -1, "", why)
+
     def _checked(self, argv: list[str], what: str) -> Completed:
-        result = self._run(argv)
+        result = self._attempt(argv)
         if not result.ok:
             raise FleetError(f"could not {what}: {result.why()}")
         return result
@@ -214,11 +249,11 @@ class Fleet:
         self.say(f"Added {name} ({runtime}/{cls}) to the fleet.")
         unit = agent_unit(name)
         # Boot survival, independent of --no-start; not fatal: the roster is already right.
-        enabled = self._run(units.systemctl("enable", unit))
+        enabled = self._attempt(units.systemctl("enable", unit))
         if not enabled.ok:
             self.warn(f"could not enable {unit}: {enabled.why()}")
         if start:
-            started = self._run(units.systemctl("start", unit))
+            started = self._attempt(units.systemctl("start", unit))
             if not started.ok:
                 raise FleetError(
                     f"could not start {unit}: {started.why()} "
@@ -241,10 +276,13 @@ class Fleet:
                 "pass --force to remove it anyway"
             )
         unit = agent_unit(name)
-        self._checked(units.systemctl("stop", unit), f"stop {unit}")
+        stopped = self._attempt(units.systemctl("stop", unit))
+        # Not loaded (a remove before `install`): nothing runs under that name to stop.
+        if not stopped.ok and stopped.returncode != units.NOT_LOADED_EXIT:
+            raise FleetError(f"could not stop {unit}: {stopped.why()}")
         if not keep_files:
             # Without this, the removed agent would come back at the next boot.
-            disabled = self._run(units.systemctl("disable", unit))
+            disabled = self._attempt(units.systemctl("disable", unit))
             if not disabled.ok:
                 self.warn(f"could not disable {unit}: {disabled.why()}")
         with roster_lock(self.roster_path):
@@ -299,23 +337,31 @@ class Fleet:
     # --- ps -----------------------------------------------------------------------------
 
     def ps(self, as_json: bool) -> None:
+        """Agents, their units' state and drift, in three calls whatever the roster's size:
+        systemd's list of agent units, one `show` of them all, one list of tmux's panes."""
         roster = load_roster(self.roster_path)
         listed = self._checked(units.list_agent_units(), "list the agent units")
         loaded = [_first_unit(line) for line in listed.stdout.splitlines() if line.strip()]
         wanted = [agent_unit(n) for n in roster.names()]
         every = list(dict.fromkeys(wanted + [u for u in loaded if u]))
-        props = (
-            _parse_show(self._checked(units.show_units(every), "ask systemd").stdout)
-            if every
-            else {}
+        props = _parse_show(
+            self._checked(units.show_units([*every, HOLDER_UNIT]), "ask systemd").stdout
         )
-        rows = []
-        drift = []
+        panes = self._attempt(units.list_panes())
+        sessions = _parse_panes(panes.stdout) if panes.ok else None
+        rows: list[dict[str, object]] = []
+        drift: list[dict[str, str]] = []
+
+        def report(kind: str, unit: str, agent: str, text: str) -> None:
+            drift.append({"unit": unit, "agent": agent, "kind": kind, "text": text})
+
         for agent in roster.agents:
             unit = agent_unit(agent.name)
             p = props.get(unit, {})
             enabled = p.get("UnitFileState", "") == "enabled"
             active = p.get("ActiveState", "unknown")
+            session = agent_session(agent.name)
+            tmux = "no-server" if sessions is None else sessions.get(session, "missing")
             rows.append(
                 {
                     "name": agent.name,
@@ -324,26 +370,39 @@ class Fleet:
                     "unit": unit,
                     "enabled": enabled,
                     "active": active,
+                    "session": session,
+                    "tmux": tmux,
                 }
             )
             if not enabled:
-                drift.append(
-                    {
-                        "unit": unit,
-                        "agent": agent.name,
-                        "kind": "not-enabled",
-                        "text": f"{agent.name} is in the roster but {unit} is not enabled",
-                    }
+                report(
+                    "not-enabled",
+                    unit,
+                    agent.name,
+                    f"{agent.name} is in the roster but {unit} is not enabled",
                 )
             if active != "active":
-                drift.append(
-                    {
-                        "unit": unit,
-                        "agent": agent.name,
-                        "kind": "not-running",
-                        "text": f"{agent.name} is in the roster but {unit} is not running "
-                        f"({active})",
-                    }
+                report(
+                    "not-running",
+                    unit,
+                    agent.name,
+                    f"{agent.name} is in the roster but {unit} is not running ({active})",
+                )
+            elif tmux == "missing":
+                report(
+                    "no-tmux-session",
+                    unit,
+                    agent.name,
+                    f"{agent.name} is running ({unit}) but its tmux session {session!r} is "
+                    f"missing on socket {TMUX_SOCKET!r}",
+                )
+            elif tmux == "dead":
+                report(
+                    "tmux-pane-dead",
+                    unit,
+                    agent.name,
+                    f"{agent.name} is running ({unit}) but the pane of its tmux session "
+                    f"{session!r} is dead (its program ended)",
                 )
         for unit in every:
             name = agent_of(unit)
@@ -352,34 +411,56 @@ class Fleet:
                 and roster.get(name) is None
                 and props.get(unit, {}).get("UnitFileState") == "enabled"
             ):
-                drift.append(
-                    {
-                        "unit": unit,
-                        "agent": name,
-                        "kind": "enabled-not-in-roster",
-                        "text": f"{unit} is enabled but not in the roster (it would start at boot)",
-                    }
+                report(
+                    "enabled-not-in-roster",
+                    unit,
+                    name,
+                    f"{unit} is enabled but not in the roster (it would start at boot)",
                 )
+        for session in sessions or {}:
+            name = agent_of_session(session)
+            if name is not None and roster.get(name) is None:
+                report(
+                    "tmux-session-not-in-roster",
+                    agent_unit(name),
+                    name,
+                    f"tmux session {session!r} on socket {TMUX_SOCKET!r} belongs to no "
+                    f"rostered agent ({name} is not in the roster)",
+                )
+        if sessions is None:
+            holder = props.get(HOLDER_UNIT, {}).get("ActiveState", "unknown")
+            report(
+                "tmux-server-down",
+                HOLDER_UNIT,
+                "",
+                f"the fleet's tmux server (tmux -L {TMUX_SOCKET}) does not answer, so no "
+                f"agent has its session ({HOLDER_UNIT} is {holder}): {panes.why()}",
+            )
         if as_json:
-            self.say(json.dumps({"agents": rows, "drift": drift}, indent=2))
+            server = {"socket": TMUX_SOCKET, "up": sessions is not None}
+            self.say(json.dumps({"agents": rows, "drift": drift, "tmux": server}, indent=2))
             return
-        table = [("NAME", "CLASS", "RUNTIME", "ENABLED", "ACTIVE")] + [
+        table = [("NAME", "CLASS", "RUNTIME", "ENABLED", "ACTIVE", "TMUX")] + [
             (
-                r["name"],
-                r["class"],
-                r["runtime"],
+                str(r["name"]),
+                str(r["class"]),
+                str(r["runtime"]),
                 "enabled" if r["enabled"] else "disabled",
-                r["active"],
+                str(r["active"]),
+                str(r["tmux"]),
             )
             for r in rows
         ]
-        widths = [max(len(str(row[i])) for row in table) for i in range(5)]
+        widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
         for row in table:
-            self.say("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            self.say("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         for d in drift:
             self.say(f"drift: {d['text']}")
         if not drift:
-            self.say("no drift: the enabled agent units are exactly the roster's, all running.")
+            self.say(
+                "no drift: the enabled agent units are exactly the roster's, all running, "
+                "each in its tmux session."
+            )
 
 
 def _first_unit(line: str) -> str | None:
@@ -397,6 +478,26 @@ def _parse_show(text: str) -> dict[str, dict[str, str]]:
         if "Id" in props:
             units[props["Id"]] = props
     return units
+
+
+def _parse_panes(text: str) -> dict[str, str]:
+    """``list-panes -a`` lines (``SESSION<TAB>DEAD``) -> session: "up" when one of its panes
+    still runs its program, else "dead"."""
+    sessions: dict[str, str] = {}
+    for line in text.splitlines():
+        session, _, dead = line.partition("\t")
+        if session and sessions.get(session) != "up":
+            sessions[session] = "dead" if dead.strip() == "1" else "up"
+    return sessions
+
+
+def _chat_session(roster: Roster) -> str:
+    """The session the holder starts the server with: the tmux connector's, from the
+    roster's ``connector.tmux.session`` when it names one."""
+    block = roster.connector or {}
+    section = block.get("tmux") if block.get("kind", "tmux") == "tmux" else None
+    session = section.get("session") if isinstance(section, dict) else None
+    return str(session) if session else HOLDER_SESSION
 
 
 def _login_name() -> str:
