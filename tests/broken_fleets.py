@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mosaic_conformance.contract import agent_session
 from mosaic_conformance.fleet import cli, commands, profiles, roster
 from mosaic_conformance.fleet.commands import Completed, Fleet, FleetError
 
@@ -201,6 +202,55 @@ class InPlaceWrites(Fleet):
 
         commands.save_roster = in_place
         super().add(name, runtime, cls, start)
+
+
+# --- branch `fleet`: the tmux side of ps, runner exceptions, a unit never loaded ------------
+
+
+@variant("ps-asks-systemd-only")
+class PsAsksSystemdOnly(Fleet):
+    """ps as the reference had it before: systemd's view only, as if every agent had its
+    tmux session (the seed lists tmux sessions and panes too)."""
+
+    def ps(self, as_json: bool) -> None:
+        real = self._run
+        names = roster.load_roster(self.roster_path).names()
+
+        def run(argv: list[str]) -> Completed:
+            if argv[:1] == ["tmux"]:
+                panes = "".join(f"{agent_session(n)}\t0\n" for n in names)
+                return Completed(tuple(argv), 0, panes, "")
+            return real(argv)
+
+        self._run = run
+        super().ps(as_json)
+
+
+@variant("dies-on-runner-exception")
+class DiesOnRunnerException(Fleet):
+    """A systemctl that cannot be launched (PermissionError) ends the command with an
+    error, as the reference did: `Added a4 ...` then `Error: PermissionError ...`, exit 1."""
+
+    def _attempt(self, argv: list[str]) -> Completed:
+        return self._run(argv)
+
+
+@variant("refuses-remove-of-unloaded-unit")
+class RefusesRemoveOfUnloadedUnit(Fleet):
+    """Every failed stop refuses the remove, also `not loaded` (exit 5): an agent added
+    before `install` can never be removed."""
+
+    def remove(self, name: str, keep_files: bool, force: bool) -> None:
+        real = self._run
+
+        def run(argv: list[str]) -> Completed:
+            done = real(argv)
+            if argv[:3] == ["systemctl", "--user", "stop"] and done.returncode == 5:
+                return Completed(done.argv, 1, done.stdout, done.stderr)
+            return done
+
+        self._run = run
+        super().remove(name, keep_files, force)
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conformance_report import caught_as_planted, read_report
 
 pytest_plugins = ["pytester"]
 
@@ -108,3 +109,54 @@ def test_the_reference_is_judged_whole_and_strictly_by_the_fleet_guide() -> None
     guide = (Path(__file__).parent.parent / "docs" / "validating-a-fleet.md").read_text()
     first = guide.split("<!-- runnable -->\n```sh\n", 1)[1].split("\n", 1)[0]
     assert first == "pytest --conformance --conformance-strict -p no:cacheprovider -q"
+
+
+# --- branch `fleet`: each variant judged on its requirement alone (--conformance-only): it
+# differs from the reference only where the new tests look, and the reference's own strict
+# whole-suite run (the fleet guide's first block) passes them all.
+
+FLEET_BRANCH_CATCHES = {
+    # variant: [(requirement, the test meant to catch it, a fragment of its message)]
+    "ps-asks-systemd-only": [
+        (
+            "SYM.9",
+            "test_ps_reports_a_running_agent_whose_tmux_session_is_missing",
+            "ps does not report unpaned0",
+        )
+    ],
+    "dies-on-runner-exception": [
+        (
+            "SYM.2",
+            "test_an_enable_that_cannot_be_launched_on_add_is_a_warning",
+            "add failed when systemctl could not be launched",
+        ),
+        (
+            "SYM.5",
+            "test_a_disable_that_cannot_be_launched_on_remove_is_a_warning",
+            "remove failed when systemctl could not be launched",
+        ),
+    ],
+    "refuses-remove-of-unloaded-unit": [
+        (
+            "SYM.3",
+            "test_remove_of_an_agent_whose_unit_was_never_loaded",
+            "remove refused an agent whose unit was never loaded",
+        )
+    ],
+}
+
+
+@pytest.mark.parametrize("variant", FLEET_BRANCH_CATCHES)
+def test_the_new_checks_catch_their_variant(pytester: pytest.Pytester, variant: str) -> None:
+    catches = FLEET_BRANCH_CATCHES[variant]
+    only = sorted({rid for rid, _, _ in catches})
+    result = pytester.runpytest_subprocess(
+        *("--conformance", "--conformance-strict", "--conformance-report", "out"),
+        *("--conformance-fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),
+        *("--conformance-only", ",".join(only), "-p", "no:cacheprovider"),
+    )
+    report = read_report(pytester.path / "out")
+    assert report.with_outcome("failed") == set(only), report.reasons(set(report.requirements))
+    for rid, test, fragment in catches:
+        assert not caught_as_planted(report, rid, test, fragment)
+    assert result.ret == 1
