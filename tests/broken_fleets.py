@@ -218,7 +218,7 @@ class PsAsksSystemdOnly(Fleet):
 
         def run(argv: list[str]) -> Completed:
             if argv[:1] == ["tmux"]:
-                panes = "".join(f"{agent_session(n)}\t0\n" for n in names)
+                panes = "".join(f"{agent_session(n)}:0\n" for n in names)
                 return Completed(tuple(argv), 0, panes, "")
             return real(argv)
 

@@ -477,7 +477,7 @@ def test_ps_reports_a_dead_pane(home: Path) -> None:
     answers = {
         "list-units": "mosaic-agent@a.service loaded active exited A\n",
         "show": "Id=mosaic-agent@a.service\nActiveState=active\nUnitFileState=enabled\n",
-        "list-panes": f"{agent_session('a')}\t1\n{agent_session('a')}\t1\n",
+        "list-panes": f"{agent_session('a')}:1\n{agent_session('a')}:1\n",
     }
 
     def run(argv: list[str]) -> Completed:

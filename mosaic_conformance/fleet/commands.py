@@ -7,14 +7,11 @@ written (atomically, under the lock) before units are enabled and after they are
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from ..contract import (
     AGENT_TEMPLATE,
@@ -54,8 +51,7 @@ class UsageError(Exception):
     """A malformed argument: exit 2."""
 
 
-@dataclass(frozen=True, slots=True)
-class Completed:
+class Completed(NamedTuple):
     argv: tuple[str, ...]
     returncode: int
     stdout: str
@@ -311,6 +307,9 @@ class Fleet:
         """Make the roster's connector through the registry (tmux when the roster names
         none; tokens from the environment) and report its health."""
         # imported here: every other command would pay for them
+        import dataclasses
+        import json
+
         from ..connectors import default_registry, resolve_connector_kind
         from ..connectors.config import connector_config
 
@@ -437,6 +436,8 @@ class Fleet:
                 f"agent has its session ({HOLDER_UNIT} is {holder}): {panes.why()}",
             )
         if as_json:
+            import json
+
             server = {"socket": TMUX_SOCKET, "up": sessions is not None}
             self.say(json.dumps({"agents": rows, "drift": drift, "tmux": server}, indent=2))
             return
@@ -481,11 +482,11 @@ def _parse_show(text: str) -> dict[str, dict[str, str]]:
 
 
 def _parse_panes(text: str) -> dict[str, str]:
-    """``list-panes -a`` lines (``SESSION<TAB>DEAD``) -> session: "up" when one of its panes
+    """``list-panes -a`` lines (``SESSION:DEAD``) -> session: "up" when one of its panes
     still runs its program, else "dead"."""
     sessions: dict[str, str] = {}
     for line in text.splitlines():
-        session, _, dead = line.partition("\t")
+        session, _, dead = line.rpartition(":")
         if session and sessions.get(session) != "up":
             sessions[session] = "dead" if dead.strip() == "1" else "up"
     return sessions

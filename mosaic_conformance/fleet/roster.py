@@ -13,9 +13,8 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -33,8 +32,10 @@ class RosterError(Exception):
     """A roster (or profile) that cannot be used; the message names the file and field."""
 
 
-@dataclass(frozen=True, slots=True)
-class Agent:
+# NamedTuples, not dataclasses: dataclasses imports inspect, 8 ms of every command's start.
+
+
+class Agent(NamedTuple):
     name: str
     runtime: str
     cls: str = DEFAULT_CLASS
@@ -43,12 +44,11 @@ class Agent:
         return {"name": self.name, "runtime": self.runtime, "class": self.cls}
 
 
-@dataclass(frozen=True, slots=True)
-class Roster:
+class Roster(NamedTuple):
     agents: tuple[Agent, ...]
     version: int = 1
     transport: str = "tmux"
-    connector: dict[str, Any] | None = field(default=None, compare=False)
+    connector: dict[str, Any] | None = None
 
     def names(self) -> list[str]:
         return [a.name for a in self.agents]

@@ -35,8 +35,9 @@ def enable_linger(user: str) -> list[str]:
 # runs under that name, so for `remove` there is nothing to stop.
 NOT_LOADED_EXIT = 5
 
-# What `ps` asks of tmux, for every pane of the fleet's server in one call.
-TMUX_PANE_FORMAT = "#{session_name}\t#{pane_dead}"
+# What `ps` asks of tmux, for every pane of the fleet's server in one call. ":" parts the
+# fields: tmux allows it in no session name, and prints a tab as "_" in some locales.
+TMUX_PANE_FORMAT = "#{session_name}:#{pane_dead}"
 
 
 def tmux(*args: str) -> list[str]:
