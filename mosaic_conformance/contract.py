@@ -7,7 +7,9 @@ fleet or connector follows the same contract (shared/SPEC.md, "The fleet under t
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+TYPE_CHECKING = False  # typing's own would import typing: 3 ms of every fleet command
+if TYPE_CHECKING:
+    from typing import Literal
 
 HOME_ENV = "MOSAIC_HOME"  # the fleet keeps all its state under this folder
 ROSTER_PATH = "fleet/roster.yaml"  # relative to MOSAIC_HOME
@@ -61,9 +63,21 @@ def agent_of_session(session: str) -> str | None:
 
 # --- connectors --------------------------------------------------------------------------
 
-ConnectorKind = Literal["tmux", "discord", "matrix"]
-CONNECTOR_KINDS: tuple[ConnectorKind, ...] = get_args(ConnectorKind)
+if TYPE_CHECKING:
+    ConnectorKind = Literal["tmux", "discord", "matrix"]  # the same kinds as CONNECTOR_KINDS
+CONNECTOR_KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
 DEFAULT_CONNECTOR_KIND: ConnectorKind = "tmux"  # a roster without a connector block
+
+
+def __getattr__(name: str) -> object:
+    """``ConnectorKind`` at run time, made at first use (PEP 562): the fleet's commands,
+    which never use it, need not import typing."""
+    if name == "ConnectorKind":
+        from typing import Literal
+
+        return Literal[CONNECTOR_KINDS]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Tokens come only from these variables, never from the roster (ROS.4).
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"

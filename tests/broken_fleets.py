@@ -121,7 +121,7 @@ class TwoOrchestratorsInGeneral(Fleet):
             self.say(loaded.to_yaml())
             return
         with roster.roster_lock(self.roster_path):
-            if self.roster_path.exists() and not force:
+            if os.path.exists(self.roster_path) and not force:
                 raise FleetError(f"a roster already exists at {self.roster_path}")
             roster.save_roster(self.roster_path, loaded)
         self.say(f"Initialized {profile} fleet.")
@@ -139,7 +139,7 @@ class WriteThenValidateInit(Fleet):
     def init(self, profile: str, write: bool, force: bool) -> None:
         if write:
             loaded = profiles.load_profile(profile)
-            if self.roster_path.exists() and not force:
+            if os.path.exists(self.roster_path) and not force:
                 raise FleetError(f"a roster already exists at {self.roster_path}")
             roster.write_atomic(self.roster_path, loaded.to_yaml())
         super().init(profile, False, force)  # validates, but too late

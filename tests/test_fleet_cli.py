@@ -285,6 +285,23 @@ def test_a_runner_exception_through_the_cli_is_one_line(
     assert "Traceback" not in err
 
 
+def test_a_held_roster_lock_is_waited_for_then_named(
+    home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import fcntl
+
+    installed(home)
+    monkeypatch.setattr(roster_module, "LOCK_TIMEOUT_S", 0.2)
+    before = (home / "fleet" / "roster.yaml").read_bytes()
+    with open(home / "fleet" / "roster.yaml.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another fleet command, mid-write
+        capsys.readouterr()
+        assert fleet("add", "c9", "--runtime", "codex") == 1
+    assert "roster.yaml: another fleet command has held the roster lock" in capsys.readouterr().err
+    assert (home / "fleet" / "roster.yaml").read_bytes() == before
+    assert fleet("add", "c9", "--runtime", "codex") == 0  # released: the next one goes on
+
+
 def test_remove_before_install_is_not_refused(home: Path, backend: Backend) -> None:
     """The unit was never loaded: `stop` exits 5 on systemd, and there is nothing to stop."""
     assert fleet("init", "--write") == 0

@@ -219,20 +219,22 @@ def fresh_validator(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, schema_text
 def test_a_changed_schema_gets_a_validator_of_its_own(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    text = schema_module.SCHEMA_FILE.read_bytes()
+    text = schema_module.schema_bytes()
     strict = json.loads(text)
     strict["properties"]["transport"] = {"enum": ["ssh"]}
     fresh_validator(monkeypatch, tmp_path, text)({"version": 1, "transport": "tmux", "agents": []})
+    (first,) = tmp_path.glob("roster-validator-*.marshal")
     other = fresh_validator(monkeypatch, tmp_path, json.dumps(strict).encode())
     with pytest.raises(SchemaViolation, match="transport"):
         other({"version": 1, "transport": "tmux", "agents": []})
-    assert len(list(tmp_path.glob("roster-validator-*.marshal"))) == 2
+    (second,) = tmp_path.glob("roster-validator-*.marshal")  # the other one's is removed
+    assert second != first
 
 
 def test_a_damaged_cache_is_generated_again(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    text = schema_module.SCHEMA_FILE.read_bytes()
+    text = schema_module.schema_bytes()
     fresh_validator(monkeypatch, tmp_path, text)
     (cached,) = tmp_path.glob("roster-validator-*.marshal")
     cached.write_bytes(b"\x00garbage")
@@ -247,7 +249,7 @@ def test_an_unwritable_cache_still_validates(
 ) -> None:
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    text = schema_module.SCHEMA_FILE.read_bytes()
+    text = schema_module.schema_bytes()
     validate = fresh_validator(monkeypatch, blocked / "cache", text)
     with pytest.raises(SchemaViolation):
         validate({"version": 3})

@@ -12,8 +12,6 @@ are this module's :class:`SchemaViolation`, with the same fields.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import marshal
 import os
 import re
@@ -21,18 +19,20 @@ import sys
 import zlib
 from collections.abc import Callable
 from functools import cache
-from pathlib import Path
 from types import CodeType
-from typing import Any
 
-SCHEMA_FILE = Path(__file__).with_name("roster.schema.json")
+TYPE_CHECKING = False  # typing's own would import typing: 3 ms of every start
+if TYPE_CHECKING:
+    from typing import Any
+
+    Validate = Callable[[Any], Any]
+
+SCHEMA_FILE = os.path.join(os.path.dirname(__file__), "roster.schema.json")
 # Bump when generate_code changes what it makes: a cached validator of another revision is
 # never loaded.
-REVISION = 1
+REVISION = 3
 _CACHE_NAME = "roster-validator-{key}.marshal"
-_IMPORT = re.compile(r"^from fastjsonschema import (?P<names>[\w, ]+)\n", re.MULTILINE)
-
-Validate = Callable[[Any], Any]
+_IMPORT = r"^from fastjsonschema import (?P<names>[\w, ]+)\n"  # in the generated code
 
 
 class SchemaViolation(ValueError):
@@ -68,20 +68,41 @@ class SchemaViolations(ValueError):
         self.errors = errors
 
 
-# What the generated code imports from fastjsonschema, and what it gets instead.
-_STAND_INS: dict[str, type[Exception]] = {
+class LazyPattern:
+    """A regular expression compiled at its first use. The generated code compiles every
+    pattern of the schema when it loads (5 ms, most of them for connector blocks that most
+    rosters do not have); it gets these instead."""
+
+    __slots__ = ("_compiled", "_source")
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._compiled: re.Pattern[str] | None = None
+
+    def search(self, text: str) -> re.Match[str] | None:
+        if self._compiled is None:
+            self._compiled = re.compile(self._source)
+        return self._compiled.search(text)
+
+
+# What the generated code imports from fastjsonschema or calls, and what it gets instead.
+_STAND_INS: dict[str, object] = {
     "JsonSchemaValueException": SchemaViolation,
     "JsonSchemaValuesException": SchemaViolations,
+    "_lazy_pattern": LazyPattern,
 }
 
 
 @cache
 def schema_bytes() -> bytes:
-    return SCHEMA_FILE.read_bytes()
+    with open(SCHEMA_FILE, "rb") as f:
+        return f.read()
 
 
 @cache
 def schema() -> dict[str, Any]:
+    import json  # here: `ps` needs only the validator
+
     loaded: dict[str, Any] = json.loads(schema_bytes())
     return loaded
 
@@ -94,7 +115,7 @@ def generate_code() -> str:
     # without $id the entry point is named plainly `validate`
     anonymous = {k: v for k, v in schema().items() if k != "$id"}
     code: str = fastjsonschema.compile_to_code(anonymous)
-    found = _IMPORT.search(code)
+    found = re.search(_IMPORT, code, re.MULTILINE)
     if found is None:
         raise RuntimeError(
             f"fastjsonschema {fastjsonschema.VERSION} generated a validator that does not "
@@ -106,7 +127,12 @@ def generate_code() -> str:
             f"fastjsonschema {fastjsonschema.VERSION}'s validator imports {sorted(unknown)}, "
             "which this toolkit has no stand-in for; please report it"
         )
-    return code[: found.start()] + code[found.end() :]
+    code = code[: found.start()] + code[found.end() :]
+    # its patterns are only ever searched (REGEX_PATTERNS[...].search): compile them on demand
+    code = code.replace("re.compile(", "_lazy_pattern(")
+    if code.count("Decimal") == 1:  # imported, never used: no decimal import at every start
+        code = code.replace("from decimal import Decimal\n", "")
+    return code
 
 
 def cache_key() -> str:
@@ -116,17 +142,21 @@ def cache_key() -> str:
     return f"{crc:08x}-r{REVISION}-{sys.implementation.cache_tag}"
 
 
-def cache_dirs() -> list[Path]:
+def cache_dirs() -> list[str]:
     """Where a generated validator is kept, first choice first."""
     user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return [Path(__file__).with_name("__pycache__"), Path(user) / "mosaic-conformance"]
+    return [
+        os.path.join(os.path.dirname(__file__), "__pycache__"),
+        os.path.join(user, "mosaic-conformance"),
+    ]
 
 
 def _compiled() -> CodeType:
     name = _CACHE_NAME.format(key=cache_key())
     for folder in cache_dirs():
         try:
-            code = marshal.loads((folder / name).read_bytes())
+            with open(os.path.join(folder, name), "rb") as f:
+                code = marshal.loads(f.read())
         except (OSError, ValueError, EOFError, TypeError):
             continue  # not there yet, or unreadable: generate it
         if isinstance(code, CodeType):
@@ -134,21 +164,30 @@ def _compiled() -> CodeType:
     code = compile(generate_code(), f"<roster validator {name}>", "exec")
     data = marshal.dumps(code)
     for folder in cache_dirs():
-        if _store(folder / name, data):
+        if _store(os.path.join(folder, name), data):
             break
     return code
 
 
-def _store(path: Path, data: bytes) -> bool:
-    """Write ``path`` whole or not at all (concurrent first uses each write a whole file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _store(path: str, data: bytes) -> bool:
+    """Write ``path`` whole or not at all (concurrent first uses each write a whole file),
+    and remove the validators of other schemas or revisions beside it."""
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
+        prefix, suffix = _CACHE_NAME.split("{key}")
+        for old in os.listdir(folder):
+            if old != name and old.startswith(prefix) and old.endswith(suffix):
+                os.unlink(os.path.join(folder, old))
     except OSError:
+        import contextlib
+
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)  # if it was made
         return False
     return True
 

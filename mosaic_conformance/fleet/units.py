@@ -6,7 +6,7 @@ time (the seam every conformance backend uses).
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from ..contract import AGENT_UNIT_GLOB, HOLDER_SESSION, HOLDER_UNIT, TMUX_SOCKET
 
@@ -97,11 +97,11 @@ esac
 """
 
 
-def agent_runner_path(home: Path) -> Path:
-    return home / "fleet" / "bin" / "mosaic-agent-run"
+def agent_runner_path(home: str) -> str:
+    return os.path.join(home, "fleet", "bin", "mosaic-agent-run")
 
 
-def agent_template(home: Path) -> str:
+def agent_template(home: str) -> str:
     # Paths are baked in at install time: the user manager does not know MOSAIC_HOME.
     # A oneshot that stays active: the agent lives in its tmux pane (a child of the tmux
     # server), so a pane that is gone while the unit is active is drift `ps` reports.
