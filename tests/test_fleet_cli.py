@@ -7,6 +7,7 @@ import io
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -580,3 +581,36 @@ def test_version(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     if done is not None:
         assert done.value.code == 0
     assert capsys.readouterr().out == f"mosaic (mosaic-conformance reference fleet) {__version__}\n"
+
+
+# Measured in benchmarks/fleet_startup.py; each of these cost 1-35 ms of every command's start.
+HEAVY_IMPORTS = (
+    "dataclasses",
+    "fastjsonschema",
+    "filelock",
+    "inspect",
+    "pathlib",
+    "shutil",
+    "subprocess",
+    "typing",
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "heavy"),
+    [
+        (["ps"], (*HEAVY_IMPORTS, "json")),
+        (["add", "c9", "--runtime", "codex", "--no-start"], HEAVY_IMPORTS),  # json: the schema
+    ],
+)
+def test_the_fleet_starts_without_heavy_imports(
+    home: Path, argv: list[str], heavy: tuple[str, ...]
+) -> None:
+    installed(home)
+    probe = (
+        "import sys; from mosaic_conformance.fleet.cli import main\n"
+        "code = main(['fleet', *sys.argv[1:]])\n"
+        f"print(sorted(set({heavy!r}) & set(sys.modules)), code)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True)
+    assert done.stdout.splitlines()[-1] == "[] 0", done.stdout + done.stderr
