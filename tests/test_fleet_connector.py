@@ -103,3 +103,27 @@ def test_a_missing_token_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     fleet = Fleet(tmp_path, io.StringIO(), io.StringIO())
     with pytest.raises(FleetError, match="MATRIX_ACCESS_TOKEN is not set"):
         fleet.connector(as_json=False)
+
+
+def test_the_not_implemented_hint_names_an_api_that_exists() -> None:
+    """The hint says `registry.register('matrix', factory)` on a ConnectorRegistry, as
+    default_registry() gives: following it makes the kind work."""
+    import re
+
+    import mosaic_conformance.connectors as connectors
+    from mosaic_conformance.connectors import ConnectorNotImplementedError
+
+    with pytest.raises(ConnectorNotImplementedError) as refused:
+        ConnectorRegistry().create(ConnectorConfig(kind="matrix"))
+    hint = str(refused.value)
+    called = re.search(r"registry\.(\w+)\('matrix', factory\)", hint)
+    assert called, hint
+    named = re.findall(r"mosaic_conformance\.connectors\.(\w+)", hint) + re.findall(
+        r"(\w+)\(\) holds", hint
+    )
+    assert named, hint
+    assert all(hasattr(connectors, name) for name in named), hint
+    registry = ConnectorRegistry()
+    made = object()
+    getattr(registry, called[1])("matrix", lambda config: made)
+    assert registry.create(ConnectorConfig(kind="matrix")) is made
