@@ -316,11 +316,17 @@ def test_a_disable_that_cannot_be_launched_on_remove_is_a_warning(
 
 
 @pytest.mark.requirement("SYM.3")
-def test_remove_of_an_agent_whose_unit_was_never_loaded(fleet: FleetUnderTest) -> None:
-    """Before `install` no unit file exists: systemd's `stop` exits 5 (not loaded), and
-    there is nothing to stop; the agent must still be removable."""
-    fleet.ok("init", "--profile", "general", "--write")
-    name = fleet.roster_names()[-1]
-    result = fleet.run("remove", name)
+def test_remove_of_an_agent_whose_unit_was_never_loaded(installed: FleetUnderTest) -> None:
+    """systemd's answer to a `stop` of a unit it never loaded (a remove before `install`,
+    say): exit 5, `Unit ... not loaded.`. Nothing runs under that name, so there is nothing
+    to stop: the agent must still be removed (its disable works here, so that only the stop
+    is judged)."""
+    unit = agent_unit("sym3n")
+    added(installed, "sym3n", enabled=True, active=False)
+    installed.backend.inject_failure(
+        "stop", unit, 5, f"Failed to stop {unit}: Unit {unit} not loaded."
+    )
+    result = installed.run("remove", "sym3n")
     assert result.exit_code == 0, f"remove refused an agent whose unit was never loaded\n{result}"
-    assert name not in fleet.roster_names(), f"{name} is still in the roster\n{result}"
+    assert "sym3n" not in installed.roster_names(), f"sym3n is still in the roster\n{result}"
+    assert unit not in installed.backend.state().enabled, f"{unit} is still enabled\n{result}"
