@@ -28,6 +28,7 @@ from .roster import (
     ORCHESTRATOR,
     Agent,
     Roster,
+    agent_field_rule,
     agent_name_problem,
     load_roster,
     roster_lock,
@@ -35,7 +36,6 @@ from .roster import (
     write_atomic,
     write_derived,
 )
-from .schema import schema
 
 TYPE_CHECKING = False  # typing's own would import typing: 3 ms of every start
 if TYPE_CHECKING:
@@ -117,11 +117,9 @@ def _check_name(name: str) -> None:
 
 def _check_word(field: str, value: str) -> None:
     """runtime and class follow the schema's pattern for them."""
-    import re
-
-    rule = schema()["definitions"]["agent"]["properties"][field]["pattern"]
-    if not re.fullmatch(rule, value):
-        raise UsageError(f"{field}: {value!r} must match {rule}")
+    rule = agent_field_rule(field, value)
+    if rule is not None:
+        raise UsageError(f"{field}: {value!r} must match {rule.get('pattern', rule)}")
 
 
 class Fleet:

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import time
 
 import yaml
 
 from ..secrets import redact
-from .schema import SchemaViolation, schema, validator
+from .schema import SchemaViolation, validator
 
 TYPE_CHECKING = False  # typing's own would import typing: 3 ms of every start
 if TYPE_CHECKING:
@@ -87,12 +86,23 @@ class Roster:
 # --- the schema's rules, in words -------------------------------------------------------
 
 
+def agent_field_rule(field: str, value: str) -> dict[str, Any] | None:
+    """The schema's rule that ``value`` breaks as an agent's ``field`` (name, runtime or
+    class), or None: judged by the validator itself, on a roster of that one agent."""
+    agent = {"name": "a", "runtime": "a", field: value}
+    try:
+        validator()({"version": 1, "transport": "tmux", "agents": [agent]})
+    except SchemaViolation as exc:
+        return exc.definition if isinstance(exc.definition, dict) else {"description": exc.message}
+    return None
+
+
 def agent_name_problem(name: str) -> str | None:
     """Why ``name`` is not a safe unit instance name, or None. The rule is the schema's."""
-    rule = schema()["definitions"]["agentName"]
-    if re.fullmatch(rule["pattern"], name):
+    rule = agent_field_rule("name", name)
+    if rule is None:
         return None
-    return f"{_shown(name)} is not a safe agent name: {rule['description']}"
+    return f"{_shown(name)} is not a safe agent name: {rule.get('description', '')}"
 
 
 def _shown(value: object) -> str:
