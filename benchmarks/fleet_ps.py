@@ -3,9 +3,10 @@
     python benchmarks/fleet_ps.py [--runs 5]
 
 For rosters of 10, 100 and 1000 agents (all installed and enabled on the fake backend): the
-median time of `fleet ps` and how many systemctl processes it spawned (it must not grow with
-the roster). Then one `fleet add` against `python -c 'import yaml'` in the same interpreter,
-run in turn (A B A B ...), and their ratio pair by pair.
+median time of `fleet ps` and how many systemctl and tmux processes it spawned (they must not
+grow with the roster). Then one `fleet add` against `python -c 'import yaml'` in the same
+interpreter, run in turn (A B A B ...), and their ratio pair by pair
+(benchmarks/fleet_startup.py measures the start alone, from an installed wheel).
 """
 
 from __future__ import annotations
@@ -50,12 +51,12 @@ def main() -> None:
             roster.parent.mkdir(parents=True)
             roster.write_text(yaml.safe_dump({"version": 1, "transport": "tmux", "agents": agents}))
             subprocess.run([*FLEET, "install"], env=env, check=True, stdout=subprocess.DEVNULL)
-            before = len(backend.calls("systemctl"))
+            before = {c: len(backend.calls(c)) for c in ("systemctl", "tmux")}
             times = [timed([*FLEET, "ps"], env) for _ in range(runs)]
-            spawned = (len(backend.calls("systemctl")) - before) / runs
+            spawned = {c: (len(backend.calls(c)) - n) / runs for c, n in before.items()}
             print(
                 f"fleet ps, {size:5d} agents: median {statistics.median(times) * 1000:7.1f} ms"
-                f"   systemctl processes per ps: {spawned:g}"
+                f"   per ps: {spawned['systemctl']:g} systemctl, {spawned['tmux']:g} tmux"
             )
 
         backend = session.open(Path(tmp) / "add" / "system")

@@ -7,7 +7,9 @@ fleet or connector follows the same contract (shared/SPEC.md, "The fleet under t
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+TYPE_CHECKING = False  # typing's own would import typing: 3 ms of every fleet command
+if TYPE_CHECKING:
+    from typing import Literal
 
 HOME_ENV = "MOSAIC_HOME"  # the fleet keeps all its state under this folder
 ROSTER_PATH = "fleet/roster.yaml"  # relative to MOSAIC_HOME
@@ -44,16 +46,47 @@ def heartbeat_path(name: str) -> str:
 
 
 # --- tmux --------------------------------------------------------------------------------
+# One tmux server per fleet, and in it one session for the operator's chat and one per running
+# agent. The holder unit starts the server with the chat session, so the tmux connector finds
+# its session whenever the fleet is up; each agent unit opens its agent's session.
 
 TMUX_SOCKET = "mosaic"  # the fleet's tmux server: `tmux -L mosaic`
-HOLDER_SESSION = "mosaic-holder"  # the session the holder unit keeps up
-ORCHESTRATOR_SESSION = "mosaic-orchestrator"  # the tmux connector's chat session
+ORCHESTRATOR_SESSION = "mosaic-orchestrator"  # the operator's chat (the tmux connector's default)
+HOLDER_SESSION = ORCHESTRATOR_SESSION  # the session the holder unit starts the server with
+CHAT_WINDOW = "mosaic-chat"  # the tmux connector's window in the chat session
+AGENT_SESSION_PREFIX = "mosaic-agent-"  # a running agent NAME has session mosaic-agent-NAME
+
+
+def agent_session(name: str) -> str:
+    """The tmux session of agent ``name``. tmux turns "." in a session name into "_", which
+    would make ``a.b`` and ``a_b`` one session; agent names have no "+", so "." becomes "+"."""
+    return AGENT_SESSION_PREFIX + name.replace(".", "+")
+
+
+def agent_of_session(session: str) -> str | None:
+    """The agent name of a ``mosaic-agent-NAME`` session, else None."""
+    if session.startswith(AGENT_SESSION_PREFIX) and len(session) > len(AGENT_SESSION_PREFIX):
+        return session[len(AGENT_SESSION_PREFIX) :].replace("+", ".")
+    return None
+
 
 # --- connectors --------------------------------------------------------------------------
 
-ConnectorKind = Literal["tmux", "discord", "matrix"]
-CONNECTOR_KINDS: tuple[ConnectorKind, ...] = get_args(ConnectorKind)
+if TYPE_CHECKING:
+    ConnectorKind = Literal["tmux", "discord", "matrix"]  # the same kinds as CONNECTOR_KINDS
+CONNECTOR_KINDS: tuple[ConnectorKind, ...] = ("tmux", "discord", "matrix")
 DEFAULT_CONNECTOR_KIND: ConnectorKind = "tmux"  # a roster without a connector block
+
+
+def __getattr__(name: str) -> object:
+    """``ConnectorKind`` at run time, made at first use (PEP 562): the fleet's commands,
+    which never use it, need not import typing."""
+    if name == "ConnectorKind":
+        from typing import Literal
+
+        return Literal[CONNECTOR_KINDS]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Tokens come only from these variables, never from the roster (ROS.4).
 MATRIX_TOKEN_ENV = "MATRIX_ACCESS_TOKEN"

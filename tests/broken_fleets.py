@@ -21,7 +21,7 @@ from mosaic_conformance.connectors import (
     ConnectorRegistry,
     OrchestratorConnector,
 )
-from mosaic_conformance.contract import CONNECTOR_KINDS, HOLDER_UNIT
+from mosaic_conformance.contract import CONNECTOR_KINDS, HOLDER_UNIT, agent_session
 from mosaic_conformance.fleet import cli, commands, profiles, roster
 from mosaic_conformance.fleet.commands import Completed, Fleet, FleetError
 
@@ -129,7 +129,7 @@ class TwoOrchestratorsInGeneral(Fleet):
             self.say(loaded.to_yaml())
             return
         with roster.roster_lock(self.roster_path):
-            if self.roster_path.exists() and not force:
+            if os.path.exists(self.roster_path) and not force:
                 raise FleetError(f"a roster already exists at {self.roster_path}")
             roster.save_roster(self.roster_path, loaded)
         self.say(f"Initialized {profile} fleet.")
@@ -147,7 +147,7 @@ class WriteThenValidateInit(Fleet):
     def init(self, profile: str, write: bool, force: bool) -> None:
         if write:
             loaded = profiles.load_profile(profile)
-            if self.roster_path.exists() and not force:
+            if os.path.exists(self.roster_path) and not force:
                 raise FleetError(f"a roster already exists at {self.roster_path}")
             roster.write_atomic(self.roster_path, loaded.to_yaml())
         super().init(profile, False, force)  # validates, but too late
@@ -481,6 +481,55 @@ class MatrixUserFromUrl(Fleet):
 
         registry.register("matrix", matrix)
         super().connector(as_json, registry)
+
+
+# --- branch `fleet`: the tmux side of ps, runner exceptions, a unit never loaded ------------
+
+
+@variant("ps-asks-systemd-only")
+class PsAsksSystemdOnly(Fleet):
+    """ps as the reference had it before: systemd's view only, as if every agent had its
+    tmux session (the seed lists tmux sessions and panes too)."""
+
+    def ps(self, as_json: bool) -> None:
+        real = self._run
+        names = roster.load_roster(self.roster_path).names()
+
+        def run(argv: list[str]) -> Completed:
+            if argv[:1] == ["tmux"]:
+                panes = "".join(f"{agent_session(n)}:0\n" for n in names)
+                return Completed(tuple(argv), 0, panes, "")
+            return real(argv)
+
+        self._run = run
+        super().ps(as_json)
+
+
+@variant("dies-on-runner-exception")
+class DiesOnRunnerException(Fleet):
+    """A systemctl that cannot be launched (PermissionError) ends the command with an
+    error, as the reference did: `Added a4 ...` then `Error: PermissionError ...`, exit 1."""
+
+    def _attempt(self, argv: list[str]) -> Completed:
+        return self._run(argv)
+
+
+@variant("refuses-remove-of-unloaded-unit")
+class RefusesRemoveOfUnloadedUnit(Fleet):
+    """Every failed stop refuses the remove, also `not loaded` (exit 5): an agent added
+    before `install` can never be removed."""
+
+    def remove(self, name: str, keep_files: bool, force: bool) -> None:
+        real = self._run
+
+        def run(argv: list[str]) -> Completed:
+            done = real(argv)
+            if argv[:3] == ["systemctl", "--user", "stop"] and done.returncode == 5:
+                return Completed(done.argv, 1, done.stdout, done.stderr)
+            return done
+
+        self._run = run
+        super().remove(name, keep_files, force)
 
 
 def main() -> int:

@@ -149,6 +149,29 @@ CATCHES: dict[str, dict[str, Catch]] = {
     "matrix-user-from-url": {
         "CONN.3": C("test_the_block_reaches_the_matrix_connector_unchanged", "not authenticated")
     },
+    # the tmux side of ps, runner exceptions, a unit never loaded (issue 16)
+    "ps-asks-systemd-only": {
+        "SYM.9": C(
+            "test_ps_reports_a_running_agent_whose_tmux_session_is_missing",
+            "ps does not report unpaned0",
+        )
+    },
+    "dies-on-runner-exception": {
+        "SYM.2": C(
+            "test_an_enable_that_cannot_be_launched_on_add_is_a_warning",
+            "add failed when systemctl could not be launched",
+        ),
+        "SYM.5": C(
+            "test_a_disable_that_cannot_be_launched_on_remove_is_a_warning",
+            "remove failed when systemctl could not be launched",
+        ),
+    },
+    "refuses-remove-of-unloaded-unit": {
+        "SYM.3": C(
+            "test_remove_of_an_agent_whose_unit_was_never_loaded",
+            "remove refused an agent whose unit was never loaded",
+        )
+    },
 }
 # variant -> the requirement ids its defect must fail, and no other
 EXPECTED = {variant: set(catches) for variant, catches in CATCHES.items()}
@@ -175,6 +198,9 @@ ALONE = {
     "no-block-no-connector": CONN_REGISTRY,
     "not-implemented-without-kind": CONN_REGISTRY,
     "matrix-user-from-url": CONN_REGISTRY,
+    "ps-asks-systemd-only": "SYM.9",
+    "dies-on-runner-exception": "SYM.2,SYM.5",
+    "refuses-remove-of-unloaded-unit": "SYM.3",
 }
 
 

@@ -13,8 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mosaic_conformance.connectors import ConnectorConfig, ConnectorHealth, ConnectorRegistry
-from mosaic_conformance.contract import HOME_ENV, ROSTER_PATH
+from mosaic_conformance.connectors import (
+    ConnectorConfig,
+    ConnectorHealth,
+    ConnectorRegistry,
+    TmuxConfig,
+)
+from mosaic_conformance.contract import HOME_ENV, ROSTER_PATH, TMUX_SOCKET
 from mosaic_conformance.fleet.commands import Fleet, FleetError
 from mosaic_conformance.harness.chat.homeserver import MatrixUser
 from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
@@ -93,6 +98,26 @@ def test_no_block_makes_the_tmux_connector(tmp_path: Path) -> None:
     assert out.getvalue().startswith("tmux: reachable, authenticated")
 
 
+def test_the_roster_names_the_tmux_chat_session(tmp_path: Path) -> None:
+    write_roster(tmp_path, {"kind": "tmux", "tmux": {"session": "ops-chat"}})
+    made: list[ConnectorConfig] = []
+
+    class Healthy:
+        kind = "tmux"
+
+        def health(self) -> ConnectorHealth:
+            return ConnectorHealth(True, True)
+
+        def close(self) -> None:
+            pass
+
+    registry = ConnectorRegistry()
+    registry.register("tmux", lambda config: made.append(config) or Healthy())  # type: ignore[arg-type,func-returns-value]
+    Fleet(tmp_path, io.StringIO(), io.StringIO()).connector(as_json=True, registry=registry)
+    assert made == [ConnectorConfig(kind="tmux", tmux=TmuxConfig(session="ops-chat"))]
+    assert made[0].tmux.socket_name == TMUX_SOCKET  # the fleet's server, always
+
+
 def test_a_missing_token_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     block = {
         "kind": "matrix",
@@ -103,3 +128,27 @@ def test_a_missing_token_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     fleet = Fleet(tmp_path, io.StringIO(), io.StringIO())
     with pytest.raises(FleetError, match="MATRIX_ACCESS_TOKEN is not set"):
         fleet.connector(as_json=False)
+
+
+def test_the_not_implemented_hint_names_an_api_that_exists() -> None:
+    """The hint says `registry.register('matrix', factory)` on a ConnectorRegistry, as
+    default_registry() gives: following it makes the kind work."""
+    import re
+
+    import mosaic_conformance.connectors as connectors
+    from mosaic_conformance.connectors import ConnectorNotImplementedError
+
+    with pytest.raises(ConnectorNotImplementedError) as refused:
+        ConnectorRegistry().create(ConnectorConfig(kind="matrix"))
+    hint = str(refused.value)
+    called = re.search(r"registry\.(\w+)\('matrix', factory\)", hint)
+    assert called, hint
+    named = re.findall(r"mosaic_conformance\.connectors\.(\w+)", hint) + re.findall(
+        r"(\w+)\(\) holds", hint
+    )
+    assert named, hint
+    assert all(hasattr(connectors, name) for name in named), hint
+    registry = ConnectorRegistry()
+    made = object()
+    getattr(registry, called[1])("matrix", lambda config: made)
+    assert registry.create(ConnectorConfig(kind="matrix")) is made

@@ -34,8 +34,10 @@ class ConnectorNotImplementedError(NotImplementedError):
 
     def __init__(self, kind: ConnectorKind) -> None:
         super().__init__(
-            f'Connector "{kind}" is not implemented yet. '
-            f"Register a factory with register_connector({kind!r}, ...)."
+            f'Connector "{kind}" is not implemented yet. Register a factory on the registry '
+            f"in use: registry.register({kind!r}, factory), where registry is a "
+            "mosaic_conformance.connectors.ConnectorRegistry (default_registry() holds the "
+            "shipped ones) and factory takes a ConnectorConfig."
         )
         self.kind = kind
 

@@ -2,7 +2,9 @@
 
 The connector drives a tmux server (``tmux -L SOCKET``, through libtmux) that the fleet
 keeps running, and in the configured session a window ``mosaic-chat`` whose pane runs the
-chat pane program (:mod:`.tmux_chat`):
+chat pane program (:mod:`.tmux_chat`). The defaults are the fleet's layout
+(:mod:`mosaic_conformance.contract`): socket ``mosaic``, session ``mosaic-orchestrator``,
+which the fleet's holder unit starts the server with.
 
 - ``send`` hands the message to the pane over its Unix socket; the pane prints it in a
   frame and acknowledges. The message id stays the same across retries, and the pane
@@ -41,6 +43,7 @@ import libtmux
 from libtmux.exc import LibTmuxException
 from libtmux.pane import Pane
 
+from ..contract import CHAT_WINDOW
 from ..wait import NotReady, wait_for
 from .tmux_chat import (
     INBOX_FILE,
@@ -64,7 +67,6 @@ from .types import (
 
 log = logging.getLogger(__name__)
 
-CHAT_WINDOW = "mosaic-chat"
 SEND_ATTEMPTS = 4
 PANE_START_TIMEOUT = 10.0  # a Python start in a fresh pane, on a slow machine
 REQUEST_TIMEOUT = 5.0

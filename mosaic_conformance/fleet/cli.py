@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from functools import cache
 
 from ..contract import HOME_ENV
 from ..secrets import redact
@@ -19,51 +19,111 @@ from .profiles import DEFAULT_PROFILE, UnknownProfile
 from .roster import DEFAULT_CLASS, RosterError
 
 
-def _fleet_parser(prog: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description="Manage a Mosaic agent fleet.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _init(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, help="default: %(default)s")
+    parser.add_argument("--write", action="store_true", help="write $MOSAIC_HOME/fleet/roster.yaml")
+    parser.add_argument("--force", action="store_true", help="replace an existing roster")
 
-    init = sub.add_parser("init", help="print (or --write) the roster of a profile")
-    init.add_argument("--profile", default=DEFAULT_PROFILE, help="default: %(default)s")
-    init.add_argument("--write", action="store_true", help="write $MOSAIC_HOME/fleet/roster.yaml")
-    init.add_argument("--force", action="store_true", help="replace an existing roster")
 
-    sub.add_parser("install", help="write and enable the units, enable linger")
+def _add(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+    parser.add_argument("--runtime", required=True, help="claude, codex, opencode, pi, ...")
+    parser.add_argument("--class", dest="cls", default=DEFAULT_CLASS, help="default: %(default)s")
+    parser.add_argument("--no-start", dest="start", action="store_false", help="enable only")
 
-    add = sub.add_parser("add", help="add an agent, enable and start its unit")
-    add.add_argument("name")
-    add.add_argument("--runtime", required=True, help="claude, codex, opencode, pi, ...")
-    add.add_argument("--class", dest="cls", default=DEFAULT_CLASS, help="default: %(default)s")
-    add.add_argument("--no-start", dest="start", action="store_false", help="enable only")
 
-    remove = sub.add_parser("remove", help="stop, disable and forget an agent")
-    remove.add_argument("name")
-    remove.add_argument(
+def _remove(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+    parser.add_argument(
         "--keep-files",
         action="store_true",
         help="stop only: keep the unit enabled and the agent's files",
     )
-    remove.add_argument("--force", action="store_true", help="even the only orchestrator")
+    parser.add_argument("--force", action="store_true", help="even the only orchestrator")
 
-    ps = sub.add_parser("ps", help="agents, their units' state, and drift")
-    ps.add_argument("--json", action="store_true")
 
-    connector = sub.add_parser("connector", help="the roster's chat connector and its health")
-    connector.add_argument("--json", action="store_true")
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true")
 
-    for verb in ("start", "stop"):
-        sub.add_parser(verb, help=f"{verb} an agent's unit").add_argument("name")
+
+def _name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name")
+
+
+def _nothing(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+# command: (its help, what adds its arguments)
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None]]] = {
+    "init": ("print (or --write) the roster of a profile", _init),
+    "install": ("write and enable the units, start tmux, enable linger", _nothing),
+    "add": ("add an agent, enable and start its unit", _add),
+    "remove": ("stop, disable and forget an agent", _remove),
+    "ps": ("agents, their units' state and tmux sessions, and drift", _json),
+    "connector": ("the roster's chat connector and its health", _json),
+    "start": ("start an agent's unit", _name),
+    "stop": ("stop an agent's unit", _name),
+}
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own, told the terminal's width: argparse asks shutil, whose import is 3 ms
+    of every start (a formatter is made for every argument, help or not)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(prog, indent_increment, max_help_position, width or _columns() - 2)
+
+
+@cache
+def _columns() -> int:
+    """The terminal's width as shutil.get_terminal_size says it: $COLUMNS, the terminal of
+    stdout, else 80."""
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
+        return 80
+
+
+def _fleet_parser(prog: str, only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, of that command alone (building all eight costs several
+    ms that every command would pay; what it parses is the same)."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description="Manage a Mosaic agent fleet.", formatter_class=_Formatter
+    )
+    parser.add_argument("-V", "--version", action="version", version=_version_line())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (text, add_arguments) in COMMANDS.items():
+        if only in (None, name):
+            add_arguments(sub.add_parser(name, help=text, formatter_class=_Formatter))
     return parser
 
 
-def _home() -> Path:
-    home = os.environ.get(HOME_ENV)
-    return Path(home) if home else Path.home() / ".config" / "mosaic"
+def _version_line() -> str:
+    from .. import __version__
+
+    return f"mosaic (mosaic-conformance reference fleet) {__version__}"
+
+
+def _home() -> str:
+    return os.environ.get(HOME_ENV) or os.path.expanduser("~/.config/mosaic")
 
 
 def fleet_main(argv: Sequence[str] | None = None, prog: str = "mosaic fleet") -> int:
-    parser = _fleet_parser(prog)
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), None)
+    parser = _fleet_parser(prog, command if command in COMMANDS else None)
+    args = parser.parse_args(words)
     fleet = Fleet(_home(), sys.stdout, sys.stderr)
     try:
         if args.command == "init":
@@ -103,9 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["fleet"]:
         return fleet_main(args[1:])
     if args[:1] in (["--version"], ["-V"]):
-        from .. import __version__
-
-        print(f"mosaic (mosaic-conformance reference fleet) {__version__}")
+        print(_version_line())
         return 0
     sys.stderr.write("usage: mosaic fleet COMMAND ...  (mosaic fleet --help for the commands)\n")
     return 0 if args[:1] in (["-h"], ["--help"]) else 2

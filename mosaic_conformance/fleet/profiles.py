@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from ..contract import PROFILES_ENV
 from .roster import Roster, parse_roster
@@ -18,21 +17,21 @@ class UnknownProfile(LookupError):
     pass
 
 
-def _override_dir() -> Path | None:
-    folder = os.environ.get(PROFILES_ENV)
-    return Path(folder) if folder else None
+def _override_dir() -> str | None:
+    return os.environ.get(PROFILES_ENV) or None
 
 
 def profile_names() -> list[str]:
-    names = {p.name[: -len(".yaml")] for p in _builtin().iterdir() if p.name.endswith(".yaml")}
+    folders = [_builtin()]
     override = _override_dir()
-    if override and override.is_dir():
-        names |= {p.stem for p in override.glob("*.yaml")}
+    if override and os.path.isdir(override):
+        folders.append(override)
+    names = {n[: -len(".yaml")] for f in folders for n in os.listdir(f) if n.endswith(".yaml")}
     return sorted(names)
 
 
-def _builtin() -> Path:
-    return Path(__file__).parent / "profiles"
+def _builtin() -> str:
+    return os.path.join(os.path.dirname(__file__), "profiles")
 
 
 def load_profile(name: str) -> Roster:
@@ -41,8 +40,9 @@ def load_profile(name: str) -> Roster:
         raise UnknownProfile(f"{name!r} is not a profile name (lowercase letters, digits, -, _)")
     override = _override_dir()
     for folder in (override, _builtin()):
-        if folder is not None and (folder / f"{name}.yaml").is_file():
-            path = folder / f"{name}.yaml"
-            return parse_roster(path.read_bytes(), f"profile {name!r} ({path})")
+        path = os.path.join(folder, f"{name}.yaml") if folder is not None else ""
+        if path and os.path.isfile(path):
+            with open(path, "rb") as f:
+                return parse_roster(f.read(), f"profile {name!r} ({path})")
     choices = ", ".join(profile_names())
     raise UnknownProfile(f"unknown profile {name!r}: choose one of {choices}")

@@ -7,47 +7,59 @@ Every read and every write goes through :func:`parse_roster`, which validates ag
 
 from __future__ import annotations
 
-import json
+import fcntl
 import os
-import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import yaml
 
 from ..secrets import redact
+from .schema import SchemaViolation, validator
+
+TYPE_CHECKING = False  # typing's own would import typing: 3 ms of every start
+if TYPE_CHECKING:
+    from typing import Any
 
 ORCHESTRATOR = "orchestrator"
 DEFAULT_CLASS = "worker"
 MAX_ROSTER_BYTES = 1 << 20  # a roster of thousands of agents is far below this
 LOCK_TIMEOUT_S = 30.0
+LOCK_POLL_S = 0.01  # how often a waiting command tries the lock again
 
 
 class RosterError(Exception):
     """A roster (or profile) that cannot be used; the message names the file and field."""
 
 
-@dataclass(frozen=True, slots=True)
+# Plain classes, not dataclasses or NamedTuples: their imports (inspect, typing) would be
+# 10 ms of every command's start, more than the command's own work.
+
+
 class Agent:
-    name: str
-    runtime: str
-    cls: str = DEFAULT_CLASS
+    __slots__ = ("cls", "name", "runtime")
+
+    def __init__(self, name: str, runtime: str, cls: str = DEFAULT_CLASS) -> None:
+        self.name, self.runtime, self.cls = name, runtime, cls
+
+    def __repr__(self) -> str:
+        return f"Agent({self.name!r}, {self.runtime!r}, {self.cls!r})"
 
     def to_data(self) -> dict[str, str]:
         return {"name": self.name, "runtime": self.runtime, "class": self.cls}
 
 
-@dataclass(frozen=True, slots=True)
 class Roster:
-    agents: tuple[Agent, ...]
-    version: int = 1
-    transport: str = "tmux"
-    connector: dict[str, Any] | None = field(default=None, compare=False)
+    __slots__ = ("agents", "connector", "transport", "version")
+
+    def __init__(
+        self,
+        agents: tuple[Agent, ...],
+        version: int = 1,
+        transport: str = "tmux",
+        connector: dict[str, Any] | None = None,
+    ) -> None:
+        self.agents, self.version, self.transport = agents, version, transport
+        self.connector = connector  # the roster's block as written; None: tmux
 
     def names(self) -> list[str]:
         return [a.name for a in self.agents]
@@ -71,44 +83,26 @@ class Roster:
         )
 
 
-# --- the schema ------------------------------------------------------------------------
+# --- the schema's rules, in words -------------------------------------------------------
 
 
-@cache
-def schema() -> dict[str, Any]:
-    text = (Path(__file__).parent / "roster.schema.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-GENERATED_VALIDATOR = "_roster_validator.py"
-
-
-def generate_validator_code() -> str:
-    """The validator module, generated from the schema (compiling it costs ~30 ms a run,
-    more than the rest of ``fleet add``). A test keeps the checked-in file fresh."""
-    import fastjsonschema
-
-    header = (
-        "# Generated from roster.schema.json by roster.generate_validator_code(); do not edit.\n"
-    )
-    # without $id the entry point is named plainly `validate`
-    anonymous = {k: v for k, v in schema().items() if k != "$id"}
-    return header + fastjsonschema.compile_to_code(anonymous)
-
-
-def _validator() -> Any:
-    from . import _roster_validator
-
-    return _roster_validator.validate
+def agent_field_rule(field: str, value: str) -> dict[str, Any] | None:
+    """The schema's rule that ``value`` breaks as an agent's ``field`` (name, runtime or
+    class), or None: judged by the validator itself, on a roster of that one agent."""
+    agent = {"name": "a", "runtime": "a", field: value}
+    try:
+        validator()({"version": 1, "transport": "tmux", "agents": [agent]})
+    except SchemaViolation as exc:
+        return exc.definition if isinstance(exc.definition, dict) else {"description": exc.message}
+    return None
 
 
 def agent_name_problem(name: str) -> str | None:
     """Why ``name`` is not a safe unit instance name, or None. The rule is the schema's."""
-    rule = schema()["definitions"]["agentName"]
-    if re.fullmatch(rule["pattern"], name):
+    rule = agent_field_rule("name", name)
+    if rule is None:
         return None
-    return f"{_shown(name)} is not a safe agent name: {rule['description']}"
+    return f"{_shown(name)} is not a safe agent name: {rule.get('description', '')}"
 
 
 def _shown(value: object) -> str:
@@ -124,7 +118,7 @@ def _field_path(path: list[str]) -> str:
     return out or "(top level)"
 
 
-def _schema_problem(exc: Any) -> str:
+def _schema_problem(exc: SchemaViolation) -> str:
     where = _field_path(list(exc.path))
     definition = exc.definition if isinstance(exc.definition, dict) else {}
     if exc.rule == "pattern" and "description" in definition:
@@ -162,11 +156,9 @@ def parse_roster(text: str | bytes, source: str) -> Roster:
         # PyYAML's constructors fail this way on some tagged values (`!!timestamp x`)
         raise RosterError(f"{source}: not valid YAML: a value it cannot read ({exc})") from None
     _refuse_aliases(data, source)
-    from fastjsonschema import JsonSchemaValueException
-
     try:
-        data = _validator()(data)
-    except JsonSchemaValueException as exc:
+        data = validator()(data)
+    except SchemaViolation as exc:
         raise RosterError(f"{source}: {_schema_problem(exc)}") from None
     agents = tuple(Agent(a["name"], a["runtime"], a["class"]) for a in data["agents"])
     seen: set[str] = set()
@@ -197,9 +189,10 @@ def _refuse_aliases(data: object, source: str) -> None:
             stack.extend(node.values() if isinstance(node, dict) else node)
 
 
-def load_roster(path: Path) -> Roster:
+def load_roster(path: str) -> Roster:
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read()
     except FileNotFoundError:
         raise RosterError(f"no roster at {path}: run `mosaic fleet init --write` first") from None
     return parse_roster(raw, str(path))
@@ -208,45 +201,88 @@ def load_roster(path: Path) -> Roster:
 # --- writing ---------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that a reader sees the old or the new file, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: str, text: str) -> None:
+    """Replace ``path`` with ``text`` so that a reader sees the old or the new file, whole,
+    also after a power cut: the data and the rename are synced to disk."""
+    _replace(path, text, sync=True)
+
+
+def write_derived(path: str, text: str) -> None:
+    """Replace a file derived from the roster (an agent's env file) atomically, without
+    syncing it: each sync costs 3-10 ms of a command here. The roster, written after it and
+    synced, is the commit point (on ext4 and xfs its journal commit carries this rename
+    too), and ``install`` writes an agent's missing env file again."""
+    _replace(path, text, sync=False)
+
+
+def _replace(path: str, text: str, *, sync: bool) -> None:
+    folder, name = os.path.split(os.fspath(path))
+    os.makedirs(folder, exist_ok=True)
     # a name of our own (not tempfile's): this is on every command's path, tempfile costs 9 ms
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    if sync:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # make the rename itself durable
+        finally:
+            os.close(dir_fd)
 
 
-def save_roster(path: Path, roster: Roster) -> None:
+def save_roster(path: str, roster: Roster) -> None:
     text = roster.to_yaml()
     parse_roster(text, str(path))  # never write what we would refuse to read
     write_atomic(path, text)
 
 
-@contextmanager
-def roster_lock(path: Path) -> Iterator[None]:
-    """Serialise read-modify-write cycles of one roster across processes."""
-    import filelock
+def roster_lock(path: str) -> RosterLock:
+    """Serialise read-modify-write cycles of one roster across processes:
+    ``with roster_lock(path): ...``."""
+    return RosterLock(os.fspath(path))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
-    try:
-        with lock:
-            yield
-    except filelock.Timeout:
-        raise RosterError(
-            f"{path}: another fleet command has held the roster lock for {LOCK_TIMEOUT_S:.0f} s"
-        ) from None
+
+class RosterLock:
+    """An exclusive ``flock`` on ``ROSTER.lock``, released when its holder ends, however it
+    ends. (filelock does the same on Linux and costs 35 ms of import on every command; this
+    is POSIX only, as systemd is. A class, not a contextmanager: contextlib's import is
+    another millisecond.)"""
+
+    def __init__(self, roster: str) -> None:
+        self.roster = roster
+        self.path = roster + ".lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(LOCK_POLL_S)
+                    continue
+                os.close(fd)
+                raise RosterError(
+                    f"{self.roster}: another fleet command has held the roster lock for "
+                    f"{LOCK_TIMEOUT_S:.0f} s"
+                ) from None
+        self._fd = fd
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the lock
+            self._fd = None

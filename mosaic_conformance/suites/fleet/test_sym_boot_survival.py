@@ -7,9 +7,22 @@ Each test judges one requirement: a starting state that another requirement woul
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
-from mosaic_conformance.contract import AGENT_TEMPLATE, HOLDER_UNIT, agent_unit, heartbeat_path
+from mosaic_conformance.contract import (
+    AGENT_TEMPLATE,
+    HOLDER_UNIT,
+    TMUX_SOCKET,
+    agent_session,
+    agent_unit,
+    heartbeat_path,
+)
 from mosaic_conformance.harness.fleet import FleetUnderTest
 from mosaic_conformance.harness.outcomes import HarnessError
 from mosaic_conformance.harness.systems import Backend
@@ -196,3 +209,130 @@ def test_ps_reports_rostered_agents_not_enabled_or_not_running(installed: FleetU
     assert not drift_lines(installed, result, "busy0"), (
         f"busy0 is enabled and running, yet ps reports drift for it\n{result}"
     )
+
+
+# --- the tmux side of drift, runner exceptions, a unit never loaded ----------------------
+# (branch `fleet`: new tests only; the checks above are the fleet suite's own.)
+
+
+def fleet_tmux(backend: Backend, *args: str) -> subprocess.CompletedProcess[str]:
+    """``tmux -L mosaic ARGS`` on the backend's system: the fleet's tmux server."""
+    env = {**os.environ, **backend.environ()}
+    argv = ["tmux", "-L", TMUX_SOCKET, *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+
+
+def arrange_session(backend: Backend, name: str, *, present: bool) -> None:
+    """Give agent ``name`` its tmux session on the fleet's server, or take it away."""
+    session = agent_session(name)
+    there = fleet_tmux(backend, "has-session", "-t", f"={session}").returncode == 0
+    if present and not there:
+        done = fleet_tmux(backend, "new-session", "-d", "-s", session)
+    elif there and not present:
+        done = fleet_tmux(backend, "kill-session", "-t", f"={session}")
+    else:
+        return
+    if done.returncode != 0:
+        raise HarnessError(f"the suite could not arrange tmux session {session}: {done.stderr}")
+
+
+@pytest.mark.requirement("SYM.9")
+def test_ps_reports_a_running_agent_whose_tmux_session_is_missing(
+    installed: FleetUnderTest,
+) -> None:
+    added(installed, "paned0", enabled=True, active=True)
+    added(installed, "unpaned0", enabled=True, active=True)
+    arrange_session(installed.backend, "paned0", present=True)  # the server runs
+    arrange_session(installed.backend, "unpaned0", present=False)
+    result = installed.run("ps")
+    assert result.exit_code == 0, f"ps failed\n{result}"
+    assert drift_lines(installed, result, "unpaned0"), (
+        f"ps does not report unpaned0: its unit runs, its tmux session "
+        f"{agent_session('unpaned0')!r} on socket {TMUX_SOCKET!r} is missing\n{result}"
+    )
+    assert not drift_lines(installed, result, "paned0"), (
+        f"paned0 runs in its tmux session, yet ps reports drift for it\n{result}"
+    )
+
+
+def unlaunchable_path(fleet: FleetUnderTest, folder: Path, *, after: str | None = None) -> str:
+    """The fleet's PATH, on which ``systemctl`` cannot be launched (its exec fails: not
+    executable), from the start or once it has run verb ``after``; every other program is
+    found as before. Folders that hold another systemctl are shadowed by folders of links to
+    all their other programs, since an exec that fails tries the next folder of PATH."""
+    path = fleet.environ()["PATH"].split(os.pathsep)
+    real = shutil.which("systemctl", path=os.pathsep.join(path))
+    if real is None:
+        raise HarnessError(f"no systemctl on the fleet's PATH to plant one before: {path}")
+    entries = []
+    for index, entry in enumerate(path):
+        if not (entry and os.path.isfile(os.path.join(entry, "systemctl"))):
+            entries.append(entry)
+            continue
+        shadow = folder / f"shadow{index}"
+        shadow.mkdir(parents=True)
+        for name in os.listdir(entry):
+            if name != "systemctl":
+                (shadow / name).symlink_to(os.path.join(entry, name))
+        entries.append(str(shadow))
+    planted = folder / "bin" / "systemctl"
+    planted.parent.mkdir(parents=True)
+    if after is None:
+        planted.write_text("#!/bin/sh\nexit 0\n")
+    else:
+        planted.write_text(
+            "#!/bin/sh\n"
+            f"# systemctl, until it has run `{after}` once; then it can no longer be launched\n"
+            f'{shlex.quote(str(real))} "$@"\n'
+            "status=$?\n"
+            f'case " $* " in *" {after} "*) chmod a-x "$0" ;; esac\n'
+            'exit "$status"\n'
+        )
+        planted.chmod(0o755)
+    return os.pathsep.join([str(planted.parent), *entries])
+
+
+@pytest.mark.requirement("SYM.2")
+def test_an_enable_that_cannot_be_launched_on_add_is_a_warning(
+    installed: FleetUnderTest, tmp_path: Path
+) -> None:
+    unit = agent_unit("sym2x")
+    env = {"PATH": unlaunchable_path(installed, tmp_path / "path")}
+    result = installed.run("add", "sym2x", *WORKER, "--no-start", env=env)
+    assert result.exit_code == 0, (
+        f"add failed when systemctl could not be launched for the enable\n{result}"
+    )
+    assert "sym2x" in installed.roster_names(), f"sym2x is not in the roster\n{result}"
+    assert unit in result.stderr, f"no warning naming {unit} on stderr\n{result}"
+
+
+@pytest.mark.requirement("SYM.5")
+def test_a_disable_that_cannot_be_launched_on_remove_is_a_warning(
+    installed: FleetUnderTest, tmp_path: Path
+) -> None:
+    unit = agent_unit("sym5x")
+    added(installed, "sym5x", active=False)
+    env = {"PATH": unlaunchable_path(installed, tmp_path / "path", after="stop")}
+    result = installed.run("remove", "sym5x", env=env)
+    assert result.exit_code == 0, (
+        f"remove failed when systemctl could not be launched after the stop\n{result}"
+    )
+    assert "sym5x" not in installed.roster_names(), f"sym5x is still in the roster\n{result}"
+    assert unit in result.stderr, f"no warning naming {unit} on stderr\n{result}"
+
+
+@pytest.mark.requirement("SYM.3")
+def test_remove_of_an_agent_whose_unit_was_never_loaded(installed: FleetUnderTest) -> None:
+    """systemd's answer to a `stop` of a unit it never loaded (a remove before `install`,
+    say): exit 5, `Unit ... not loaded.`. Nothing runs under that name, so there is nothing
+    to stop: the agent must still be removed (its disable works here, so that only the stop
+    is judged)."""
+    unit = agent_unit("sym3n")
+    added(installed, "sym3n", enabled=True, active=False)
+    installed.backend.inject_failure(
+        "stop", unit, 5, f"Failed to stop {unit}: Unit {unit} not loaded."
+    )
+    result = installed.run("remove", "sym3n")
+    assert result.exit_code == 0, f"remove refused an agent whose unit was never loaded\n{result}"
+    assert "sym3n" not in installed.roster_names(), f"sym3n is still in the roster\n{result}"
+    assert unit not in installed.backend.state().enabled, f"{unit} is still enabled\n{result}"
