@@ -10,7 +10,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -170,10 +170,10 @@ class UnlockedInPlaceWrites(Fleet):
 
     def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
         @contextmanager
-        def no_lock(path: Path) -> Any:
+        def no_lock(path: str) -> Any:
             yield
 
-        def in_place(path: Path, text: str) -> None:
+        def in_place(path: str, text: str) -> None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
 
@@ -204,7 +204,7 @@ class InPlaceWrites(Fleet):
     def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
         import yaml
 
-        def in_place(path: Path, r: roster.Roster) -> None:
+        def in_place(path: str, r: roster.Roster) -> None:
             with open(path, "w", encoding="utf-8") as f:
                 yaml.safe_dump(r.to_data(), f, sort_keys=False)
 
@@ -267,7 +267,7 @@ class UnnamedTopLevelError(Fleet):
         super().__init__(*args, **kwargs)
         real = commands.load_roster
 
-        def load(path: Path) -> roster.Roster:
+        def load(path: str) -> roster.Roster:
             try:
                 return real(path)
             except roster.RosterError as exc:
@@ -285,10 +285,11 @@ class HeartbeatKeptOnRemove(Fleet):
 
     def _write_agent_files(self, agent: roster.Agent) -> None:
         super()._write_agent_files(agent)
-        self.heartbeat_file(agent.name).unlink()
+        os.unlink(self.heartbeat_file(agent.name))
 
     def _delete_agent_files(self, name: str) -> None:
-        self.env_file(name).unlink(missing_ok=True)
+        with suppress(FileNotFoundError):
+            os.unlink(self.env_file(name))
 
 
 @variant("holder-not-enabled")
@@ -319,10 +320,11 @@ class StaleTempBlocksWrites(Fleet):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
 
-        def save(path: Path, r: roster.Roster) -> None:
+        def save(path: str, r: roster.Roster) -> None:
             text = r.to_yaml()
-            roster.parse_roster(text, str(path))
-            tmp = path.parent / f".{path.name}.tmp"
+            roster.parse_roster(text, path)
+            folder, name = os.path.split(path)
+            tmp = os.path.join(folder, f".{name}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -385,7 +387,7 @@ class InvalidDefaultClass(Fleet):
     def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
         if "--class" not in sys.argv:
 
-            def save(path: Path, r: roster.Roster) -> None:
+            def save(path: str, r: roster.Roster) -> None:
                 data = r.to_data()
                 for agent in data["agents"]:
                     if agent["name"] == name:
@@ -403,7 +405,7 @@ class AddsAConnectorBlock(Fleet):
     def add(self, name: str, runtime: str, cls: str, start: bool) -> None:
         real = commands.save_roster
 
-        def save(path: Path, r: roster.Roster) -> None:
+        def save(path: str, r: roster.Roster) -> None:
             real(path, r if r.connector else dataclasses.replace(r, connector={"kind": "tmux"}))
 
         commands.save_roster = save
@@ -419,8 +421,9 @@ class UnknownKindIsTmux(Fleet):
     """A connector block of a kind it does not know makes the tmux connector."""
 
     def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
-        def lenient(path: Path) -> roster.Roster:
-            data = yaml.safe_load(path.read_bytes())
+        def lenient(path: str) -> roster.Roster:
+            with open(path, "rb") as f:
+                data = yaml.safe_load(f)
             if (data.get("connector") or {}).get("kind") not in CONNECTOR_KINDS:
                 data.pop("connector", None)
             return roster.parse_roster(yaml.safe_dump(data), str(path))
