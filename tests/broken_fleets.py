@@ -406,7 +406,8 @@ class AddsAConnectorBlock(Fleet):
         real = commands.save_roster
 
         def save(path: str, r: roster.Roster) -> None:
-            real(path, r if r.connector else dataclasses.replace(r, connector={"kind": "tmux"}))
+            tmux = roster.Roster(r.agents, r.version, r.transport, {"kind": "tmux"})
+            real(path, r if r.connector else tmux)
 
         commands.save_roster = save
         super().add(name, runtime, cls, start)
