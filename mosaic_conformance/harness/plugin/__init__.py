@@ -19,7 +19,7 @@ from ... import __version__
 from ...catalogue import CATALOGUE, CATALOGUE_VERSION, Level
 from ...contract import PROFILES_ENV
 from ...secrets import redact, secret_values
-from ..systems import BACKENDS
+from ..systems import BACKENDS, ENGINE_CHOICES
 from .report import Expectations, RequirementResult, TestOutcome, judge, write_reports
 
 # Suites shipped in the wheel, and the requirement areas each one judges.
@@ -78,6 +78,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="systemd backend: use this image instead of building one",
     )
     group.addoption(
+        "--conformance-container-engine",
+        choices=ENGINE_CHOICES,
+        help="systemd backend: the container engine (default auto: a Docker engine, "
+        "else Podman through its socket or its CLI)",
+    )
+    group.addoption(
         "--conformance-strict",
         action="store_true",
         help="SHOULD failures and unexpected passes gate the run too (pytest's own "
@@ -115,6 +121,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("conformance_fleet_cmd", "default for --conformance-fleet-cmd")
     parser.addini("conformance_backend", "default for --conformance-backend")
+    parser.addini("conformance_container_engine", "default for --conformance-container-engine")
     parser.addini("conformance_report", "default for --conformance-report")
     parser.addini("conformance_expect", "default for --conformance-expect")
 
@@ -192,8 +199,13 @@ class Settings:
         if self.backend not in BACKENDS:
             known = " or ".join(BACKENDS)
             raise pytest.UsageError(f"unknown backend {self.backend!r}: choose {known}")
+        engine = option("conformance_container_engine", "conformance_container_engine")
+        if engine not in (None, *ENGINE_CHOICES):
+            known = ", ".join(ENGINE_CHOICES)
+            raise pytest.UsageError(f"unknown container engine {engine!r}: choose {known}")
         self.backend_options: dict[str, object] = {
-            "image": config.getoption("conformance_systemd_image")
+            "image": config.getoption("conformance_systemd_image"),
+            "engine": engine or "auto",
         }
         self.profiles_env: str | None = config.getoption("conformance_fleet_profiles_env") or (
             REFERENCE_PROFILES_ENV if self.is_reference else None

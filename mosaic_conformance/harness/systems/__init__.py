@@ -15,9 +15,12 @@ BACKENDS = {
     "fake": "mosaic_conformance.harness.systems.fake:FakeSession",
     "systemd": "mosaic_conformance.harness.systems.systemd:SystemdSession",
 }
+# The systemd backend's container engines (harness/systems/engine.py finds them).
+ENGINE_CHOICES = ("auto", "docker", "podman")
 
 __all__ = [
     "BACKENDS",
+    "ENGINE_CHOICES",
     "Backend",
     "BackendSession",
     "BackendUnavailable",

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import ENGINE_CHOICES
 from .base import BackendUnavailable
 
-ENGINE_CHOICES = ("auto", "docker", "podman")
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 PODMAN_ROOTFUL_SOCKET = "unix:///run/podman/podman.sock"
 PROBE_TIMEOUT = 20.0  # seconds for an engine to answer `version` or `info`
