@@ -152,23 +152,29 @@ class Engine:
                 flags += ["--runtime", self.runtime]
             if self.rootless:
                 flags += ["--userns=keep-id"]  # the host user is the container user
-            return flags
-        flags = ["--cgroupns=host", "--tmpfs", "/run", "--tmpfs", "/run/lock"]
-        for folder in docker_cgroup_binds(self.cgroups):
-            flags += ["-v", f"{folder}:{folder}:rw"]
+        else:
+            flags = ["--cgroupns=host", "--tmpfs", "/run", "--tmpfs", "/run/lock"]
+        for folder in cgroup_binds(self.name, self.cgroups):
+            flags += ["--volume", f"{folder}:{folder}:rw"]
         return flags
 
 
-def docker_cgroup_binds(mode: CgroupMode) -> tuple[str, ...]:
-    """The host cgroup folders a Docker container with systemd needs, read-write."""
+def cgroup_binds(engine: str, mode: CgroupMode) -> tuple[str, ...]:
+    """The host cgroup folders a container with systemd needs, read-write.
+
+    On a hybrid host systemd learns that a unit's processes are gone from the v2 tree at
+    /sys/fs/cgroup/unified; without it every stop waits for its timeout (docker stop and
+    podman stop hang, and so does stopping a user manager). Podman mounts the v1 ones itself.
+    """
+    unified = ("/sys/fs/cgroup/unified",) if mode.name == "hybrid" else ()
+    if engine == "podman":
+        return unified
     if mode.name == "unified":
         # One cgroup2 tree: bound whole, the container's systemd works below its own cgroup.
         return ("/sys/fs/cgroup",)
     # On v1 binding the whole /sys/fs/cgroup would let systemd remount the host's; bind only
-    # its own hierarchies. Without the unified one, docker stop hangs on a hybrid host.
-    if mode.name == "hybrid":
-        return ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
-    return ("/sys/fs/cgroup/systemd",)
+    # its own hierarchies.
+    return ("/sys/fs/cgroup/systemd", *unified)
 
 
 def podman_ulimits() -> list[str]:

@@ -60,6 +60,7 @@ USER_MANAGER_ENV = "/etc/mosaic-conformance/user-manager.env"  # its per-test en
 BOOT_TIMEOUT = 90.0  # seconds for systemd to finish booting (a noisy 2-core machine)
 USER_MANAGER_TIMEOUT = 60.0
 STOP_TIMEOUT = 20  # seconds the engine waits for systemd's orderly shutdown
+HARNESS_CALL_TIMEOUT = 120.0  # seconds for one of the harness's own calls in the container
 POLL_INTERVAL = 0.05
 STATUS_EVERY = 1.0  # seconds between asking the engine whether a booting container still runs
 # --wait blocks until startup ends: bounded, so that a hung boot meets our timeout, not none
@@ -164,7 +165,9 @@ class Machine:
         uid = self.uid if as_user else 0
         if self.channel_up and self.channel_path is not None:
             try:
-                code, out, err = channel.run(str(self.channel_path), argv, uid, environment)
+                code, out, err = channel.run(
+                    str(self.channel_path), argv, uid, environment, timeout=HARNESS_CALL_TIMEOUT
+                )
             except channel.ChannelBroken as exc:
                 self.channel_up = False
                 raise SystemdBackendError(
