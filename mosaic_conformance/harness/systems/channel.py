@@ -7,7 +7,8 @@ One file, one protocol, three roles:
   service ``mosaic-conformance-channel.service``, which starts at every boot. It listens on a
   Unix socket in the folder shared with the host (the same path on both sides) and runs each
   request's command as the uid it names, one thread per connection.
-- ``python -S -I channel.py call SOCKET UID NAME=VALUE... -- ARGV...`` is the client of the
+- ``python -S -I channel.py call SOCKET UID [--give FOLDER]... NAME=VALUE... -- ARGV...`` is
+  the client of the
   forwarding shim (``bin/forward.sh``) on the host. It imports nothing but ``_socket``, so
   it starts in about 10 ms.
 - :func:`run` and :func:`ping` are the harness's own client, in its process.
@@ -21,8 +22,10 @@ in the harness; the shim's client says so on stderr, exits 255 and leaves the re
 ``$MOSAIC_CONFORMANCE_STATE/channel-broken`` for the harness to raise.
 
 Request: ``LENGTH\\n``, then LENGTH bytes of NUL-terminated fields: the protocol version,
-the uid, the number of environment entries, those ``NAME=VALUE`` entries, then the argv.
-No argv is a ping, answered ``0``.
+the uid, the number of environment entries, those ``NAME=VALUE`` entries, the number of
+folders to hand over to the uid first (``chown -R``: the fleet on a root host writes them as
+root, the user's manager must read and write them), those folders, then the argv. No argv
+is a ping, answered ``0``.
 
 The server half runs on the container's ``python3`` (3.9 or later), with the standard
 library only; nothing here may import the toolkit.
@@ -41,24 +44,31 @@ CONNECT_TIMEOUT = 10.0  # seconds; a listening Unix socket answers at once
 CALL_TIMEOUT = 600.0  # seconds for one call's answer: longer than any fleet command waits
 DRAIN_TIMEOUT = 2.0  # seconds to read what a command wrote after its exit status came
 MAX_REQUEST = 64 << 20
+USAGE = (
+    "usage: channel.py call SOCKET UID [--give FOLDER]... [NAME=VALUE]... -- ARGV...\n"
+    "       channel.py serve SOCKET OWNER_UID\n"
+)
 
 
 class ChannelBroken(Exception):
     """The channel did not carry a call: nothing listens, or the answer never came."""
 
 
-def encode(uid: int, env: list[bytes], argv: list[bytes]) -> bytes:
-    fields = [VERSION, b"%d" % uid, b"%d" % len(env), *env, *argv]
+def encode(uid: int, env: list[bytes], argv: list[bytes], give: list[bytes] | None = None) -> bytes:
+    give = give or []
+    fields = [VERSION, b"%d" % uid, b"%d" % len(env), *env, b"%d" % len(give), *give, *argv]
     body = b"".join(f + b"\0" for f in fields)
     return b"%d\n" % len(body) + body
 
 
-def decode(body: bytes) -> tuple[int, list[bytes], list[bytes]]:
+def decode(body: bytes) -> tuple[int, list[bytes], list[bytes], list[bytes]]:
+    """The uid, environment, folders to hand over and argv of a request."""
     fields = body.split(b"\0")[:-1]
-    if len(fields) < 3 or fields[0] != VERSION:
+    if len(fields) < 4 or fields[0] != VERSION:
         raise ValueError(f"not a version {VERSION.decode()} request")
-    count = int(fields[2])
-    return int(fields[1]), fields[3 : 3 + count], fields[3 + count :]
+    env_end = 3 + int(fields[2])
+    give_end = env_end + 1 + int(fields[env_end])
+    return int(fields[1]), fields[3:env_end], fields[env_end + 1 : give_end], fields[give_end:]
 
 
 def _connect(path: str) -> _socket.socket:
@@ -114,8 +124,9 @@ def _answer(sock: _socket.socket, timeout: float) -> int:
 # --- the shim's client (on the host, as python -S -I: only _socket, os and sys) -----------
 
 
-def call(path: str, uid: int, env: list[bytes], argv: list[bytes]) -> int:
-    """Run ``argv`` in the container on this process's own streams; its exit status."""
+def call(path: str, uid: int, env: list[bytes], argv: list[bytes], give: list[bytes]) -> int:
+    """Run ``argv`` in the container on this process's own streams, after handing the
+    folders ``give`` over to ``uid``; its exit status."""
     streams = []
     for fd in (0, 1, 2):
         try:
@@ -127,22 +138,29 @@ def call(path: str, uid: int, env: list[bytes], argv: list[bytes]) -> int:
         streams.append(fd if usable else os.open(os.devnull, os.O_RDWR))
     sock = _connect(path)
     try:
-        _send(sock, encode(uid, env, argv), (streams[0], streams[1], streams[2]))
+        _send(sock, encode(uid, env, argv, give), (streams[0], streams[1], streams[2]))
         return _answer(sock, CALL_TIMEOUT)
     finally:
         sock.close()
 
 
 def _call_main(args: list[str]) -> int:
-    """``call SOCKET UID NAME=VALUE... -- ARGV...``"""
+    """``call SOCKET UID [--give FOLDER]... [NAME=VALUE]... -- ARGV...``"""
     try:
         split = args.index("--")
-        path, uid, env, argv = args[0], int(args[1]), args[2:split], args[split + 1 :]
+        path, uid, options, argv = args[0], int(args[1]), args[2:split], args[split + 1 :]
     except (ValueError, IndexError):
-        sys.stderr.write("usage: channel.py call SOCKET UID [NAME=VALUE...] -- ARGV...\n")
+        sys.stderr.write(USAGE)
         return 2
+    give, env = [], []
+    while options:
+        if options[0] == "--give" and len(options) > 1:
+            give.append(os.fsencode(options[1]))
+            options = options[2:]
+        else:
+            env.append(os.fsencode(options.pop(0)))
     try:
-        return call(path, uid, [os.fsencode(e) for e in env], [os.fsencode(a) for a in argv])
+        return call(path, uid, env, [os.fsencode(a) for a in argv], give)
     except ChannelBroken as exc:
         reason = f"the systemd backend's channel into its container is broken: {exc}"
         sys.stderr.write(f"mosaic-conformance: {reason}\n")
@@ -280,8 +298,8 @@ def _serve_one(conn: _socket.socket) -> None:
             if not more:
                 return
             body += more
-        uid, env, argv = decode(body)
-        status = _run_command(conn, uid, env, argv, fds) if argv else 0
+        uid, env, give, argv = decode(body)
+        status = _run_command(conn, uid, env, give, argv, fds) if argv else 0
         conn.sendall(b"%d\n" % status)
     except (OSError, ValueError):
         pass  # the client went away or spoke nonsense: nobody to answer
@@ -292,31 +310,34 @@ def _serve_one(conn: _socket.socket) -> None:
 
 
 def _run_command(
-    conn: _socket.socket, uid: int, env: list[bytes], argv: list[bytes], fds: list[int]
+    conn: _socket.socket,
+    uid: int,
+    env: list[bytes],
+    give: list[bytes],
+    argv: list[bytes],
+    fds: list[int],
 ) -> int:
-    """Run ``argv`` as ``uid`` on the client's streams; kill it if the client goes away."""
+    """Run ``argv`` as ``uid`` on the client's streams, after handing ``give`` over to it;
+    kill it if the client goes away."""
     import contextlib
-    import pwd
     import select
     import signal
     import subprocess
 
     try:
-        user = pwd.getpwuid(uid)
+        home, as_user = _account(uid)
     except KeyError:
         os.write(fds[2], b"mosaic-conformance channel: no user with uid %d here\n" % uid)
         return 126
     environment = {
         b"PATH": b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        b"HOME": os.fsencode(user.pw_dir),
+        b"HOME": home,
     }
     for entry in env:
         key, _, value = entry.partition(b"=")
         environment[key] = value
-    as_user: dict[str, object] = {}
-    if uid != os.getuid():
-        groups = os.getgrouplist(user.pw_name, user.pw_gid)
-        as_user = {"user": uid, "group": user.pw_gid, "extra_groups": groups}
+    if give and as_user:
+        _hand_over(give, uid, int(str(as_user["group"])))
     try:
         proc = subprocess.Popen(
             argv,
@@ -348,14 +369,45 @@ def _run_command(
     return 128 - code if code < 0 else code
 
 
+def _hand_over(folders: list[bytes], uid: int, gid: int) -> None:
+    """``chown -R uid:gid`` each folder that exists, without following links."""
+    for folder in folders:
+        if not os.path.isdir(folder):
+            continue
+        os.lchown(folder, uid, gid)
+        for parent, dirs, files in os.walk(folder):
+            for name in (*dirs, *files):
+                try:
+                    os.lchown(os.path.join(parent, name), uid, gid)
+                except FileNotFoundError:  # a fleet's file may go away meanwhile
+                    continue
+
+
+_accounts: dict[int, tuple[bytes, dict[str, object]]] = {}
+
+
+def _account(uid: int) -> tuple[bytes, dict[str, object]]:
+    """The home of ``uid`` and the Popen arguments that become it. Looked up once: the
+    group lookup goes through every NSS source (systemd's too), several ms a call."""
+    if uid not in _accounts:
+        import pwd
+
+        user = pwd.getpwuid(uid)
+        become: dict[str, object] = {}
+        if uid != os.getuid():
+            groups = os.getgrouplist(user.pw_name, user.pw_gid)
+            become = {"user": uid, "group": user.pw_gid, "extra_groups": groups}
+        _accounts[uid] = (os.fsencode(user.pw_dir), become)
+    return _accounts[uid]
+
+
 def main(args: list[str]) -> int:
     if args[:1] == ["call"]:
         return _call_main(args[1:])
     if args[:1] == ["serve"] and len(args) == 3:
         serve(args[1], int(args[2]))
         return 0
-    sys.stderr.write("usage: channel.py call SOCKET UID [NAME=VALUE...] -- ARGV...\n")
-    sys.stderr.write("       channel.py serve SOCKET OWNER_UID\n")
+    sys.stderr.write(USAGE)
     return 2
 
 

@@ -44,24 +44,31 @@ fi
 
 # The container user reads the units and env files the fleet wrote, and writes its
 # enablement links and heartbeats beside them: hand it the fleet's folders, but only those
-# inside the shared folder.
+# inside the shared folder (the channel's server does it, else chown here).
+_fw_give_config=
+_fw_give_home=
 if [ -n "${MOSAIC_CONFORMANCE_SYSTEMD_CHOWN:-}" ]; then
-    for _fw_dir in "${XDG_CONFIG_HOME:-}" "${MOSAIC_HOME:-}"; do
-        case $_fw_dir in
-        "$_fw_shared"/?*) [ ! -e "$_fw_dir" ] || chown -R "$_fw_uid:$_fw_uid" "$_fw_dir" ;;
-        esac
-    done
+    case ${XDG_CONFIG_HOME:-} in
+    "$_fw_shared"/?*) _fw_give_config=$XDG_CONFIG_HOME ;;
+    esac
+    case ${MOSAIC_HOME:-} in
+    "$_fw_shared"/?*) _fw_give_home=$MOSAIC_HOME ;;
+    esac
 fi
 
 if [ -n "${MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL:-}" ]; then
     "${MOSAIC_CONFORMANCE_SYSTEMD_PYTHON:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_PYTHON}" \
         -S -I "${0%/*}/_channel.py" call "$MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL" "$_fw_uid" \
+        ${_fw_give_config:+--give "$_fw_give_config"} ${_fw_give_home:+--give "$_fw_give_home"} \
         "XDG_RUNTIME_DIR=/run/user/$_fw_uid" "XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-}" \
         -- "$_mc_argv0" "$@"
     _fw_exit=$?
 else
     _fw_engine=${MOSAIC_CONFORMANCE_SYSTEMD_ENGINE:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_ENGINE}
     _fw_container=${MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER}
+    for _fw_dir in "$_fw_give_config" "$_fw_give_home"; do
+        [ -z "$_fw_dir" ] || [ ! -e "$_fw_dir" ] || chown -R "$_fw_uid:$_fw_uid" "$_fw_dir"
+    done
     if [ -n "${MOSAIC_CONFORMANCE_SYSTEMD_ENGINE_HOST:-}" ]; then
         DOCKER_HOST=$MOSAIC_CONFORMANCE_SYSTEMD_ENGINE_HOST
         export DOCKER_HOST
