@@ -66,6 +66,22 @@ STATUS_EVERY = 1.0  # seconds between asking the engine whether a booting contai
 # --wait blocks until startup ends: bounded, so that a hung boot meets our timeout, not none
 PROBE_LIMIT = ("timeout", "10")
 
+# A machine's housekeeping that only slows every boot of a container without a network or a
+# console (apt's timers even run at each boot: they are Persistent=); none of it touches a
+# user manager or linger. Masked once per session, in the container's own files.
+HOUSEKEEPING_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "systemd-tmpfiles-clean.timer",
+    "console-getty.service",
+    "systemd-journal-flush.service",
+    "systemd-sysusers.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+)
+
 # The image's tmpfiles.d/tmp.conf empties /tmp at boot and ages /var/tmp; the session's
 # folder is often under /tmp and bound at the same path, so the container must never clean
 # there. Bound over the image's own file for any image, ours or a user's.
@@ -232,7 +248,7 @@ class Machine:
     def _wait_channel(self) -> None:
         assert self.channel_path is not None
         path = str(self.channel_path)
-        last_status = [0.0]
+        last_status = [time.monotonic()]  # a boot takes a while: ask the engine later
 
         def answers() -> bool | Pending:
             if channel.ping(path):
@@ -312,13 +328,17 @@ class Machine:
             : >"$2"
             printf '[Service]\nEnvironmentFile=%s\n' "$2" \
                 >"/etc/systemd/system/user@$1.service.d/$3"
+            channel=$4
+            shift 4
+            systemctl mask --quiet "$@"
             systemctl daemon-reload
-            [ -z "$4" ] || systemctl enable --quiet --now "$4"
+            [ -z "$channel" ] || systemctl enable --quiet --now "$channel"
             """,
             str(self.uid),
             USER_MANAGER_ENV,
             DROP_IN,
             str(channel_unit or ""),
+            *HOUSEKEEPING_UNITS,
         )
         if channel_unit is not None:
             self.channel_enabled = True
