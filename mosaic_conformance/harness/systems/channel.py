@@ -7,10 +7,9 @@ One file, one protocol, three roles:
   service ``mosaic-conformance-channel.service``, which starts at every boot. It listens on a
   Unix socket in the folder shared with the host (the same path on both sides) and runs each
   request's command as the uid it names, one thread per connection.
-- ``python -S -I channel.py call SOCKET UID [--give FOLDER]... NAME=VALUE... -- ARGV...`` is
-  the client of the
-  forwarding shim (``bin/forward.sh``) on the host. It imports nothing but ``_socket``, so
-  it starts in about 10 ms.
+- ``call SOCKET UID [--give FOLDER]... NAME=VALUE... -- ARGV...`` is the client of the
+  forwarding shim (``bin/forward.sh``) on the host, which imports this file (its .pyc) into
+  ``python -S -I``. It imports nothing but ``_socket``, so it starts in about 10 ms.
 - :func:`run` and :func:`ping` are the harness's own client, in its process.
 
 The client sends its stdin, stdout and stderr along with the request (``SCM_RIGHTS``): the

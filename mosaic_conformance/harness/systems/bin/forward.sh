@@ -56,9 +56,12 @@ if [ -n "${MOSAIC_CONFORMANCE_SYSTEMD_CHOWN:-}" ]; then
     esac
 fi
 
+_fw_client='import sys; sys.path[:0] = sys.argv[1:2]; import _channel; sys.exit(_channel.main(sys.argv[2:]))'
 if [ -n "${MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL:-}" ]; then
+    # Imported, not run as a script: a script is compiled at every start (10 ms), a module
+    # once (its .pyc).
     "${MOSAIC_CONFORMANCE_SYSTEMD_PYTHON:?the shim needs MOSAIC_CONFORMANCE_SYSTEMD_PYTHON}" \
-        -S -I "${0%/*}/_channel.py" call "$MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL" "$_fw_uid" \
+        -S -I -c "$_fw_client" "${0%/*}" call "$MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL" "$_fw_uid" \
         ${_fw_give_config:+--give "$_fw_give_config"} ${_fw_give_home:+--give "$_fw_give_home"} \
         "XDG_RUNTIME_DIR=/run/user/$_fw_uid" "XDG_CONFIG_HOME=${XDG_CONFIG_HOME:-}" \
         -- "$_mc_argv0" "$@"
