@@ -1,15 +1,18 @@
-"""What the systemd backend costs here: prints seconds for each step.
+"""What the systemd backend costs here, and how its suite compares with the fake one.
 
-    python benchmarks/suite_systemd.py [--cold] [--suite] [--repeat 5]
+    python benchmarks/suite_systemd.py [--engine docker] [--engine podman] [--cold]
+                                       [--steps] [--suite] [--rounds 1] [-- pytest args]
 
-- image: finding the cached image; with ``--cold``, also a build from nothing (a copy of the
-  recipe under its own tag, removed afterwards, so the real cache is untouched);
-- session start: container up, systemd booted, the test user made;
-- open: one fresh system (a new login) per test;
-- forwarded call: one ``systemctl --user`` through the shim, spawned from Python;
-- restart to units back: ``boot()`` with three enabled agents and linger, until ``state()``
-  shows them running again;
-- with ``--suite``: the fleet suites' wall time against the reference, ``-n 2``.
+- ``--steps`` (the default without ``--suite``): per engine, finding the image (``--cold``:
+  also a build from nothing, under a tag of its own, removed afterwards); session start
+  (container up, systemd booted, the user made, the channel answering); ``open`` (a fresh
+  system per test); a restart until three lingering agents run again; session close.
+- ``--suite``: the fleet suites against the reference, on the fake backend and on the
+  systemd backend on each engine, the same tests in the same run, taking turns for
+  ``--rounds`` rounds, serial unless pytest args say otherwise; then each systemd suite's
+  wall time over the fake one's (the target is at most 1.5).
+
+The per-call cost of one ``systemctl`` is ``benchmarks/systemctl_call.py``.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-import docker
-
+from mosaic_conformance.harness.systems import BackendUnavailable
+from mosaic_conformance.harness.systems.engine import find_engine
 from mosaic_conformance.harness.systems.systemd import SystemdBackend, SystemdSession
 from mosaic_conformance.harness.systems.systemd_image import Recipe, ensure_image
 
@@ -42,46 +45,40 @@ def seconds(step: Callable[[], object]) -> float:
 
 def show(label: str, values: list[float]) -> None:
     if len(values) == 1:
-        print(f"{label:<38} {values[0]:8.3f} s")
+        print(f"{label:<46} {values[0]:8.3f} s")
     else:
         print(
-            f"{label:<38} median {statistics.median(values):7.3f} s   "
+            f"{label:<46} median {statistics.median(values):7.3f} s   "
             f"min {min(values):7.3f}   max {max(values):7.3f}   (n={len(values)})"
         )
 
 
-def image_costs(client: docker.DockerClient, cold: bool) -> None:
+def step_costs(engine_name: str, cold: bool, repeat: int) -> None:
+    engine = find_engine(engine_name)
+    print(f"-- {engine_name}: {engine.describe()}")
     recipe = Recipe.from_context()
     if cold:
         fresh = Recipe(recipe.suite, recipe.packages, f"{recipe.dockerfile}\n# {uuid.uuid4()}")
-        show("image build, cold", [seconds(lambda: ensure_image(client, fresh))])
-        client.images.remove(fresh.tag)
-    ensure_image(client, recipe)
-    show("image, cached", [seconds(lambda: ensure_image(client, recipe))])
-
-
-def backend_costs(repeat: int) -> None:
-    shared = Path(tempfile.mkdtemp(prefix="mosaic-bench-"))
-    session = SystemdSession(shared / "session", {"shared": str(shared)})
+        show("image build, cold", [seconds(lambda: ensure_image(engine, fresh))])
+        engine.command("rmi", fresh.tag)
+    show("image, cached", [seconds(lambda: ensure_image(engine, recipe))])
+    shared = Path(tempfile.mkdtemp(prefix="mc-bench-"))
+    session = SystemdSession(shared / "session", {"shared": str(shared), "engine": engine_name})
     try:
-        show("session start (boot to ready)", [seconds(session.start)])
-        opens, calls, boots = [], [], []
+        show("session start (boot to the channel answering)", [seconds(session.start)])
+        opens, boots = [], []
         for i in range(repeat):
             root = shared / f"t{i}"
             opens.append(seconds(lambda root=root: session.open(root)))
             backend = session.open(root)
-            backend.unit_dir.mkdir(parents=True, exist_ok=True)
             (backend.unit_dir / "mosaic-agent@.service").write_text(TEMPLATE)
             env = {**os.environ, **backend.environ()}
-
-            def call(*argv: str, env: dict[str, str] = env) -> None:
+            for argv in (
+                ["systemctl", "--user", "daemon-reload"],
+                ["systemctl", "--user", "enable", "--now", *AGENTS],
+                ["loginctl", "enable-linger", backend.user],
+            ):
                 subprocess.run(argv, env=env, check=True, capture_output=True)
-
-            calls.append(seconds(lambda: call("systemctl", "--user", "daemon-reload")))
-            call("systemctl", "--user", "enable", "--now", *AGENTS)
-            call("loginctl", "enable-linger", backend.user)
-            for _ in range(4):
-                calls.append(seconds(lambda: call("systemctl", "--user", "is-active", *AGENTS)))
 
             def restart(backend: SystemdBackend = backend) -> None:
                 backend.boot()
@@ -89,36 +86,64 @@ def backend_costs(repeat: int) -> None:
 
             boots.append(seconds(restart))
         show("open (a fresh system per test)", opens)
-        show("forwarded call", calls)
-        show("restart to units back", boots)
+        show("restart until the agents run again", boots)
     finally:
         show("session close", [seconds(session.close)])
 
 
-def suite_wall_time() -> None:
-    with tempfile.TemporaryDirectory(prefix="mosaic-bench-suite-") as where:
-        argv = [sys.executable, "-m", "pytest", "--conformance", "--conformance-backend", "systemd"]
-        argv += ["-n", "2", "-q", "-p", "no:cacheprovider"]
-        exits = []
-        took = seconds(
-            lambda: exits.append(
-                subprocess.run(argv, cwd=where, check=False, capture_output=True).returncode
-            )
-        )
-        show(f"fleet suites, reference, -n 2 (exit {exits[0]})", [took])
+def suite_once(backend: str, engine: str, extra: list[str]) -> tuple[float, int]:
+    argv = [sys.executable, "-m", "pytest", "--conformance", "-q", "-p", "no:cacheprovider"]
+    argv += ["--conformance-backend", backend]
+    if backend == "systemd":
+        argv += ["--conformance-container-engine", engine]
+    argv += extra or ["-n", "0"]
+    with tempfile.TemporaryDirectory(prefix="mc-bench-suite-") as where:
+        started = time.perf_counter()
+        done = subprocess.run(argv, cwd=where, check=False, capture_output=True)
+        return time.perf_counter() - started, done.returncode
+
+
+def suite_ratio(engines: list[str], rounds: int, extra: list[str]) -> None:
+    runs = [("fake", "")] + [("systemd", e) for e in engines]
+    walls: dict[tuple[str, str], list[float]] = {run: [] for run in runs}
+    for _ in range(rounds):
+        for backend, engine in runs:
+            wall, code = suite_once(backend, engine, extra)
+            if code != 0:
+                sys.exit(f"the {backend} {engine} suite failed (exit {code})")
+            walls[(backend, engine)].append(wall)
+    args = " ".join(extra or ["-n", "0"])
+    print(f"-- the fleet suites against the reference ({args}), taking turns, {rounds} round(s)")
+    for (backend, engine), values in walls.items():
+        show(f"suite wall, {backend} {engine}".rstrip(), values)
+    fake = statistics.median(walls[("fake", "")])
+    for engine in engines:
+        ratio = statistics.median(walls[("systemd", engine)]) / fake
+        print(f"{'systemd on ' + engine + ' / fake':<46} {ratio:8.2f}  (target: at most 1.5)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--engine", action="append", help="docker, podman (default: both)")
     parser.add_argument("--cold", action="store_true", help="also build the image from nothing")
-    parser.add_argument("--suite", action="store_true", help="also time the fleet suites")
+    parser.add_argument("--steps", action="store_true", help="time the backend's steps")
+    parser.add_argument("--suite", action="store_true", help="fake vs systemd suite wall time")
+    parser.add_argument("--rounds", type=int, default=1, help="suite rounds (default 1)")
     parser.add_argument("--repeat", type=int, default=5, help="tests to simulate (default 5)")
+    parser.add_argument("extra", nargs="*", help="pytest arguments for the suites (after --)")
     args = parser.parse_args()
-    client = docker.from_env()
-    image_costs(client, args.cold)
-    backend_costs(args.repeat)
+    engines = []
+    for name in args.engine or ["docker", "podman"]:
+        try:
+            find_engine(name)
+            engines.append(name)
+        except BackendUnavailable as exc:
+            print(f"-- {name}: skipped ({exc})")
+    if args.steps or not args.suite:
+        for name in engines:
+            step_costs(name, args.cold, args.repeat)
     if args.suite:
-        suite_wall_time()
+        suite_ratio(engines, args.rounds, args.extra)
 
 
 if __name__ == "__main__":

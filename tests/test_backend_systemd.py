@@ -1,33 +1,51 @@
-"""The systemd backend: a real user manager in a container, reached through forwarding shims.
+"""The systemd backend: a real user manager in a container, reached through forwarding shims
+and one long-lived channel.
 
-The first group needs no engine. The rest share one container (a module-wide session) and
-are skipped, with the reason, where no Docker engine answers.
+The first group needs no engine. The rest run once per engine (Docker, Podman), each engine's
+tests sharing one container (a module-wide session), and are skipped, with the reason, where
+that engine cannot run.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-docker = pytest.importorskip("docker")
-
-from mosaic_conformance.harness.systems import Backend, BackendUnavailable, SystemState  # noqa: E402
-from mosaic_conformance.harness.systems.systemd import (  # noqa: E402
+from mosaic_conformance.harness.fleet import FleetUnderTest
+from mosaic_conformance.harness.outcomes import HarnessError
+from mosaic_conformance.harness.systems import Backend, BackendUnavailable, SystemState, channel
+from mosaic_conformance.harness.systems import engine as engines
+from mosaic_conformance.harness.systems.engine import (
+    CgroupMode,
+    Engine,
+    cgroup_binds,
+    find_engine,
+    host_cgroup_mode,
+)
+from mosaic_conformance.harness.systems.systemd import (
+    CHANNEL_UNIT,
+    Machine,
     SystemdBackend,
     SystemdBackendError,
     SystemdSession,
-    cgroup_setup,
     parse_state,
 )
-from mosaic_conformance.harness.systems.systemd_image import Recipe  # noqa: E402
+from mosaic_conformance.harness.systems.systemd_image import Recipe
+from mosaic_conformance.wait import wait_for
+
+ENGINES = ("docker", "podman")
 
 AGENT_TEMPLATE = """\
 [Unit]
@@ -43,13 +61,61 @@ WantedBy=default.target
 # --- no engine needed --------------------------------------------------------------------
 
 
-def test_cgroup_flags_follow_the_host_layout() -> None:
-    assert cgroup_setup("2", unified_mounted=False).binds == ("/sys/fs/cgroup",)
-    hybrid = cgroup_setup("1", unified_mounted=True)
-    assert hybrid.layout == "hybrid"
-    assert hybrid.binds == ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
-    assert cgroup_setup("1", unified_mounted=False).binds == ("/sys/fs/cgroup/systemd",)
-    assert {cgroup_setup(v, u).cgroupns for v in "12" for u in (True, False)} == {"host"}
+MOUNTS_HYBRID = """\
+tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+cgroup /sys/fs/cgroup/systemd cgroup rw,relatime,name=systemd 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+"""
+
+
+def test_the_cgroup_mode_is_read_from_the_mounts() -> None:
+    assert host_cgroup_mode(MOUNTS_HYBRID).name == "hybrid"
+    assert host_cgroup_mode("cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n").name == "unified"
+    legacy = MOUNTS_HYBRID.replace("cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n", "")
+    assert host_cgroup_mode(legacy).name == "legacy"
+    assert [host_cgroup_mode(m).version for m in (MOUNTS_HYBRID, legacy)] == ["1", "1"]
+
+
+def engine_of(name: str, client: str = "/usr/bin/docker", **changes: object) -> Engine:
+    fields: dict[str, object] = {
+        "name": name,
+        "client": client,
+        "host": "" if client.endswith("podman") else "unix:///x.sock",
+        "version": "1.0",
+        "rootless": False,
+        "cgroups": CgroupMode("hybrid"),
+        **changes,
+    }
+    return Engine(**fields)  # type: ignore[arg-type]
+
+
+def test_container_flags_follow_the_engine_and_the_host_cgroups() -> None:
+    assert cgroup_binds("docker", CgroupMode("unified")) == ("/sys/fs/cgroup",)
+    hybrid = ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified")
+    assert cgroup_binds("docker", CgroupMode("hybrid")) == hybrid
+    assert cgroup_binds("docker", CgroupMode("legacy")) == ("/sys/fs/cgroup/systemd",)
+    # Podman mounts the cgroups itself, but on a hybrid host not the v2 tree that systemd
+    # needs to see a stop end
+    assert cgroup_binds("podman", CgroupMode("hybrid")) == ("/sys/fs/cgroup/unified",)
+    assert cgroup_binds("podman", CgroupMode("unified")) == ()
+    docker_flags = engine_of("docker").systemd_flags()
+    assert "--cgroupns=host" in docker_flags
+    assert "/sys/fs/cgroup/unified:/sys/fs/cgroup/unified:rw" in docker_flags
+    podman = engine_of("podman", "/usr/bin/podman", runtime="runc").systemd_flags()
+    assert podman[0] == "--systemd=always"
+    assert podman[podman.index("--runtime") + 1] == "runc"
+    bound = [f for f in podman if "cgroup" in f]
+    assert bound == ["/sys/fs/cgroup/unified:/sys/fs/cgroup/unified:rw"]
+    import resource
+
+    files = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert f"nofile={files[0]}:{files[1]}" in podman  # the limits this process has
+    via_socket = engine_of("podman").systemd_flags()  # Podman through the docker client
+    assert "--systemd=always" not in via_socket
+    assert "--ulimit" in via_socket
+    rootless = engine_of("podman", "/usr/bin/podman", rootless=True).systemd_flags()
+    assert "--userns=keep-id" in rootless
 
 
 def test_state_is_read_from_systemctl_show_blocks() -> None:
@@ -92,26 +158,146 @@ def test_image_tag_is_a_hash_of_the_inputs() -> None:
     assert len({recipe.tag, more.tag, other_suite.tag}) == 3
 
 
-def test_no_engine_is_a_reason_to_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_podman(folder: Path, info: dict[str, object] | None, exit_code: int = 0) -> None:
+    """A ``podman`` on PATH that answers ``podman info --format json`` with ``info``."""
+    folder.mkdir(exist_ok=True)
+    script = folder / "podman"
+    said = json.dumps(info) if info is not None else "Error: cannot re-exec process"
+    stream = "" if exit_code == 0 else " >&2"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' '{said}'{stream}\nexit {exit_code}\n")
+    script.chmod(0o755)
+
+
+@pytest.fixture
+def no_engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A PATH with no engine client, and no socket where one is looked for."""
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
-    session = SystemdSession(tmp_path / "work", {})
-    with pytest.raises(BackendUnavailable, match="no Docker engine answers at unix://"):
-        session.start()
-    session.close()
+    monkeypatch.setattr(engines, "PODMAN_ROOTFUL_SOCKET", f"unix://{tmp_path}/no-podman.sock")
+    return empty
+
+
+def test_no_engine_is_a_reason_to_skip_that_names_every_try(no_engines: Path) -> None:
+    with pytest.raises(BackendUnavailable) as raised:
+        SystemdSession(no_engines.parent / "work", {}).start()
+    said = str(raised.value)
+    assert said.startswith("no container engine (auto) can run the systemd backend here:")
+    assert "no docker client on PATH" in said
+    assert "no podman command on PATH (apt-get install podman)" in said
+    with pytest.raises(BackendUnavailable, match=r"\(docker\).*no docker client") as only:
+        find_engine("docker")
+    assert "podman" not in str(only.value)
+    with pytest.raises(ValueError, match="unknown container engine 'lxc'"):
+        find_engine("lxc")
+
+
+def test_podman_is_found_through_its_cli_and_crun_avoided_on_hybrid_cgroups(
+    no_engines: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = {
+        "host": {
+            "cgroupVersion": "v1",
+            "ociRuntime": {"name": "crun"},
+            "security": {"rootless": False},
+        },
+        "version": {"Version": "4.3.1"},
+    }
+    fake_podman(no_engines, info)
+    runc = no_engines / "runc"
+    runc.write_text("#!/bin/sh\n")
+    runc.chmod(0o755)
+    monkeypatch.setattr(engines, "host_cgroup_mode", lambda: CgroupMode("hybrid"))
+    found = find_engine("podman")
+    assert (found.name, found.version, found.rootless, found.runtime) == (
+        "podman",
+        "4.3.1",
+        False,
+        "runc",
+    )
+    assert found.describe()["cgroup_mode"] == "hybrid"
+    runc.unlink()
+    with pytest.raises(BackendUnavailable, match="crun cannot run on this hybrid-cgroup host"):
+        find_engine("podman")
+
+
+def test_a_podman_that_cannot_run_says_why(no_engines: Path) -> None:
+    fake_podman(no_engines, None, exit_code=125)
+    with pytest.raises(BackendUnavailable, match=r"podman cannot run here \(Error: cannot re-exec"):
+        find_engine("podman")
+
+
+def test_an_unknown_container_engine_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nconformance_container_engine = lxc\n")
+    result = pytester.runpytest("--conformance", "--conformance-backend", "systemd")
+    result.stderr.fnmatch_lines(["*unknown container engine 'lxc': choose auto, docker, podman*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+# --- the channel, against stand-in servers (no engine needed) ---------------------------
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="mc-ch-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_channel_nobody_serves_is_broken_at_once(short_dir: Path) -> None:
+    with pytest.raises(channel.ChannelBroken, match="nothing answers at"):
+        channel.run(str(short_dir / "none.sock"), ["true"], 0, {})
+    assert not channel.ping(str(short_dir / "none.sock"))
+
+
+@pytest.mark.parametrize("server_does", ["nothing", "hang up"])
+def test_a_channel_that_never_answers_is_broken_in_bounded_time(
+    short_dir: Path, server_does: str
+) -> None:
+    import socket
+    import threading
+
+    path = short_dir / "mute.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    held = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        conn.recv(65536)
+        if server_does == "hang up":
+            conn.close()
+        else:
+            held.append(conn)
+
+    threading.Thread(target=accept, daemon=True).start()
+    started = time.monotonic()
+    expected = "no answer within 1 s" if server_does == "nothing" else "went away"
+    with pytest.raises(channel.ChannelBroken, match=expected):
+        channel.run(str(path), ["true"], 0, {}, timeout=1.0)
+    assert time.monotonic() - started < 10
+    server.close()
 
 
 # --- a real systemd ---------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemdSession]:
-    shared = tmp_path_factory.mktemp("systemd-shared")
-    session = SystemdSession(shared / "session", {"shared": str(shared)})
+def session(tmp_path_factory: pytest.TempPathFactory, engine_name: str) -> Iterator[SystemdSession]:
+    shared = tmp_path_factory.mktemp(f"systemd-shared-{engine_name}")
+    session = SystemdSession(shared / "session", {"shared": str(shared), "engine": engine_name})
     try:
         session.start()
     except BackendUnavailable as exc:
         session.close()
-        pytest.skip(f"the systemd backend cannot run here: {exc}")
+        pytest.skip(f"the systemd backend cannot run on {engine_name} here: {exc}")
     try:
         yield session
     finally:
@@ -124,9 +310,23 @@ def backend(session: SystemdSession, request: pytest.FixtureRequest) -> SystemdB
     return session.open(root)
 
 
-@pytest.mark.usefixtures("session")  # skips with the reason when no engine answers
-def test_an_unknown_image_is_named_in_a_clear_error(tmp_path: Path) -> None:
-    session = SystemdSession(tmp_path, {"image": "mosaic-conformance/no-such-image:0"})
+def machine_of(session: SystemdSession) -> Machine:
+    assert session.machine is not None
+    return session.machine
+
+
+def test_the_session_says_where_it_runs(session: SystemdSession, engine_name: str) -> None:
+    facts = session.describe()
+    assert facts["engine"].startswith(f"{engine_name} ")
+    assert facts["cgroup_mode"] == host_cgroup_mode().name
+    assert facts["image"] == session.image
+    assert facts["calls"] == "channel (a Unix socket)"
+
+
+@pytest.mark.usefixtures("session")  # skips with the reason where the engine cannot run
+def test_an_unknown_image_is_named_in_a_clear_error(tmp_path: Path, engine_name: str) -> None:
+    options = {"image": "mosaic-conformance/no-such-image:0", "engine": engine_name}
+    session = SystemdSession(tmp_path, options)
     with pytest.raises(SystemdBackendError, match="'mosaic-conformance/no-such-image:0' is not"):
         session.start()
     session.close()
@@ -249,7 +449,7 @@ def test_every_test_gets_a_fresh_system(session: SystemdSession) -> None:
         frozenset(),
         False,
     )
-    ran = session.machine.exec(["pgrep", "-u", str(second.machine.uid), "sleep"])  # type: ignore[union-attr]
+    ran = machine_of(session).exec(["pgrep", "-u", str(second.machine.uid), "sleep"])
     assert ran.exit_code == 1, f"a unit of the earlier test still runs: {ran.stdout}"
 
 
@@ -277,6 +477,88 @@ def test_tmux_runs_in_the_container(backend: SystemdBackend) -> None:
     assert [c.command for c in backend.calls()] == ["tmux", "tmux", "tmux"]
 
 
+# --- the channel ---------------------------------------------------------------------------
+
+
+def shim_client(backend: SystemdBackend, *argv: str | bytes, stdin: bytes = b"") -> Any:
+    """The shim's channel client, as ``forward.sh`` runs it, on any argv."""
+    env = {**os.environ, **backend.environ()}
+    client = [sys.executable, "-S", "-I", str(backend.session.bin_dir / "_channel.py"), "call"]
+    client += [env["MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL"], str(backend.machine.uid), "--"]
+    return subprocess.run([*client, *argv], input=stdin, capture_output=True, env=env, timeout=60)
+
+
+def test_the_channel_passes_bytes_streams_and_status_exactly(backend: SystemdBackend) -> None:
+    odd = b'caf\xc3\xa9 \xff\xfe \\ " end'  # not UTF-8, quotes, a backslash
+    script = 'printf %s "$1"; cat; printf "to stderr" >&2; id -u >&2; exit 42'
+    done = shim_client(backend, "sh", "-c", script, "sh", odd, stdin=b"in\0put\xff")
+    assert done.returncode == 42
+    assert done.stdout == odd + b"in\0put\xff"
+    assert done.stderr == f"to stderr{backend.machine.uid}\n".encode()  # as the user
+    killed = shim_client(backend, "sh", "-c", "kill -TERM $$")
+    assert killed.returncode == 128 + signal.SIGTERM  # as docker exec says it
+    missing = shim_client(backend, "no-such-command")
+    assert missing.returncode == 127
+    assert b"no-such-command" in missing.stderr
+
+
+def test_a_call_whose_caller_dies_is_ended(backend: SystemdBackend) -> None:
+    env = {**os.environ, **backend.environ()}
+    client = [sys.executable, "-S", "-I", str(backend.session.bin_dir / "_channel.py"), "call"]
+    client += [env["MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL"], str(backend.machine.uid), "--"]
+    machine = backend.machine
+
+    def sleepers() -> str:
+        return machine.exec(["pgrep", "-f", "sleep 4242"]).stdout
+
+    with subprocess.Popen([*client, "sleep", "4242"], env=env) as caller:
+        wait_for(lambda: sleepers() or None, what="the call running", timeout=30)
+        caller.kill()
+    wait_for(lambda: not sleepers(), what="the orphaned call ended", timeout=30)
+
+
+def test_a_broken_channel_is_a_harness_error_never_the_fleet_s(backend: SystemdBackend) -> None:
+    machine = backend.machine
+    machine.engine_exec(["systemctl", "stop", CHANNEL_UNIT], 0, {})
+    try:
+        fleet = FleetUnderTest(
+            ("sh", "-c", "systemctl --user daemon-reload", "fleet"), backend.root / "home", backend
+        )
+        started = time.monotonic()
+        with pytest.raises(SystemdBackendError) as raised:
+            fleet.run("any")
+        assert time.monotonic() - started < 30  # never a hang
+        said = str(raised.value)
+        assert isinstance(raised.value, HarnessError)
+        assert "channel into its container is broken: nothing answers at" in said
+        assert "is running; its last log lines" in said  # the container's state and logs
+        done = run(backend, "systemctl", "--user", "daemon-reload")
+        assert done.returncode == channel.BROKEN_EXIT
+        assert "mosaic-conformance: the systemd backend's channel" in done.stderr
+    finally:
+        machine.engine_exec(["systemctl", "start", CHANNEL_UNIT], 0, {})
+        machine.channel_up = False  # the next open() waits for it again
+
+
+def test_without_the_channel_calls_go_through_exec(
+    tmp_path_factory: pytest.TempPathFactory, engine_name: str, session: SystemdSession
+) -> None:
+    shared = tmp_path_factory.mktemp(f"systemd-exec-{engine_name}")
+    options = {"shared": str(shared), "engine": engine_name, "channel": False}
+    plain = SystemdSession(shared / "session", options)
+    try:
+        plain.start()
+        backend = plain.open(shared / "t")
+        assert "MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL" not in backend.environ()
+        assert plain.describe()["calls"] == f"{engine_name} exec"
+        done = run(backend, "systemctl", "--user", "start", "mosaic-missing.service")
+        assert done.returncode == 5
+        assert "mosaic-missing.service" in done.stderr
+        assert backend.calls()[-1].exit_code == 5
+    finally:
+        plain.close()
+
+
 # --- the same sequence on the fake backend ----------------------------------------------
 
 SEQUENCE = (
@@ -299,8 +581,8 @@ def play(backend: Backend) -> tuple[list[int], SystemState, SystemState]:
     (backend.unit_dir / "mosaic-agent@.service").write_text(AGENT_TEMPLATE)
     env = {**os.environ, **backend.environ()}
     codes = []
-    for argv in SEQUENCE:
-        argv = tuple(a.format(user=backend.user) for a in argv)
+    for template in SEQUENCE:
+        argv = [a.format(user=backend.user) for a in template]
         codes.append(subprocess.run(argv, env=env, capture_output=True, check=False).returncode)
     before = backend.state()
     backend.boot()
@@ -330,13 +612,13 @@ from mosaic_conformance.harness.systems.systemd import SystemdSession
 
 @pytest.fixture(scope="session")
 def session(tmp_path_factory):
-    s = SystemdSession(tmp_path_factory.mktemp("systemd"), {})
+    s = SystemdSession(tmp_path_factory.mktemp("systemd"), {"engine": os.environ["ENGINE"]})
     s.start()
     yield s
     s.close()
 
 def test_fails_midway(session):
-    Path(os.environ["CONTAINER_ID_FILE"]).write_text(session.machine.container.id)
+    Path(os.environ["CONTAINER_ID_FILE"]).write_text(session.machine.container_id)
     if os.environ.get("WAIT_FOR_SIGINT"):
         for _ in range(600):  # bounded: the outer test interrupts long before
             time.sleep(0.1)
@@ -348,22 +630,16 @@ import os, sys, tempfile
 from pathlib import Path
 from mosaic_conformance.harness.systems.systemd import SystemdSession
 
-session = SystemdSession(Path(tempfile.mkdtemp()), {})
+session = SystemdSession(Path(tempfile.mkdtemp()), {"engine": sys.argv[2]})
 session.start()
-Path(sys.argv[1]).write_text(session.machine.container.id)
+Path(sys.argv[1]).write_text(session.machine.container_id)
 os._exit(1)  # a crash: no close(), no atexit
 """
 
 
-def container_exists(container_id: str) -> bool:
-    client = docker.from_env()
-    try:
-        client.containers.get(container_id)
-    except docker.errors.NotFound:
-        return False
-    finally:
-        client.close()
-    return True
+def container_exists(session: SystemdSession, container_id: str) -> bool:
+    assert session.engine is not None
+    return session.engine.command("inspect", container_id).returncode == 0
 
 
 def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 240) -> str:
@@ -375,46 +651,49 @@ def wait_for_file(path: Path, proc: subprocess.Popen[bytes], timeout: float = 24
     return path.read_text()
 
 
-@pytest.mark.usefixtures("session")  # skips with the reason when no engine answers
 def test_no_container_outlives_a_failing_session(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, session: SystemdSession
 ) -> None:
     id_file = pytester.path / "container-id"
     monkeypatch.setenv("CONTAINER_ID_FILE", str(id_file))
+    assert session.engine is not None
+    monkeypatch.setenv("ENGINE", session.engine.name)
     pytester.makepyfile(test_inner=INNER_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:xdist")
     result.assert_outcomes(failed=1)
-    assert not container_exists(id_file.read_text())
+    assert not container_exists(session, id_file.read_text())
 
 
-@pytest.mark.usefixtures("session")
-def test_no_container_outlives_a_ctrl_c(pytester: pytest.Pytester) -> None:
+def test_no_container_outlives_a_ctrl_c(
+    pytester: pytest.Pytester, session: SystemdSession, engine_name: str
+) -> None:
     id_file = pytester.path / "container-id"
     pytester.makepyfile(test_inner=INNER_TEST)
     env = {**os.environ, "CONTAINER_ID_FILE": str(id_file), "WAIT_FOR_SIGINT": "1"}
+    env["ENGINE"] = engine_name
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist"]
     with subprocess.Popen(argv, cwd=pytester.path, env=env, stdout=subprocess.DEVNULL) as proc:
         container_id = wait_for_file(id_file, proc)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=120) != 0
-    assert not container_exists(container_id)
+    assert not container_exists(session, container_id)
 
 
 def test_a_crashed_session_s_container_is_removed_at_the_next_start(
-    session: SystemdSession, tmp_path: Path
+    session: SystemdSession, tmp_path: Path, engine_name: str
 ) -> None:
     id_file = tmp_path / "container-id"
     script = tmp_path / "crash.py"
     script.write_text(CRASHING_SCRIPT)
-    done = subprocess.run([sys.executable, str(script), str(id_file)], check=False, timeout=300)
+    argv = [sys.executable, str(script), str(id_file), engine_name]
+    done = subprocess.run(argv, check=False, timeout=300)
     assert done.returncode == 1
     leaked = id_file.read_text()
-    assert container_exists(leaked)
-    next_session = SystemdSession(tmp_path / "next", {})
+    assert container_exists(session, leaked)
+    next_session = SystemdSession(tmp_path / "next", {"engine": engine_name})
     try:
         next_session.start()
     finally:
         next_session.close()
-    assert not container_exists(leaked)
-    assert session.machine is not None
-    assert container_exists(session.machine.container.id or "")  # a live session's is kept
+    assert not container_exists(session, leaked)
+    assert container_exists(session, machine_of(session).container_id)  # a live one is kept

@@ -1,5 +1,6 @@
-"""The broken fleets that get enable/disable wrong fail on a real systemd too, naming the
-same requirement ids as on the fake backend (``test_broken_fleets.EXPECTED``).
+"""The broken fleets that get enable/disable wrong fail on a real systemd too, on each
+container engine (Docker, Podman), naming the same requirement ids as on the fake backend
+(``test_broken_fleets.EXPECTED``).
 
 Only the tests of the requirements each variant breaks run (``--conformance-only``: the fake
 backend's runs show that nothing else fails; the reference's run here that nothing fails on
@@ -17,7 +18,8 @@ import pytest
 from conformance_report import caught_as_planted, read_report
 from test_broken_fleets import BROKEN, CATCHES, EXPECTED, PROOF_PROFILE
 
-docker = pytest.importorskip("docker")
+from mosaic_conformance.harness.systems import BackendUnavailable
+from mosaic_conformance.harness.systems.engine import find_engine
 
 pytest_plugins = ["pytester"]
 
@@ -34,21 +36,24 @@ VARIANTS = (
 )
 
 
-@pytest.fixture(scope="module")
-def engine() -> None:
+@pytest.fixture(scope="module", params=("docker", "podman"))
+def engine(request: pytest.FixtureRequest) -> str:
+    """The engine's name; its tests are skipped, with the reason, where it cannot run."""
     try:
-        client = docker.from_env()
-        client.ping()
-        client.close()
-    except docker.errors.DockerException as exc:
-        pytest.skip(f"no Docker engine answers: {exc}")
+        find_engine(request.param)
+    except BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    return str(request.param)
 
 
-def run_on_systemd(pytester: pytest.Pytester, *args: str) -> tuple[int, dict[str, dict[str, str]]]:
-    """The fleet suite on the systemd backend, two workers: its exit status and its report's
-    requirements by id."""
+def run_on_systemd(
+    pytester: pytest.Pytester, engine: str, *args: str
+) -> tuple[int, dict[str, dict[str, str]]]:
+    """The fleet suite on the systemd backend on ``engine``, two workers: its exit status and
+    its report's requirements by id."""
     result = pytester.runpytest_subprocess(
         *("--conformance", "--conformance-strict", "--conformance-backend", "systemd"),
+        *("--conformance-container-engine", engine),
         *("--conformance-report", "out", "-p", "no:cacheprovider", "-n", "2"),
         *args,
     )
@@ -56,23 +61,24 @@ def run_on_systemd(pytester: pytest.Pytester, *args: str) -> tuple[int, dict[str
     return result.ret, {r["id"]: r for r in report["requirements"]}
 
 
-@pytest.mark.usefixtures("engine")
-def test_the_reference_meets_every_fleet_requirement_on_systemd(pytester: pytest.Pytester) -> None:
+def test_the_reference_meets_every_fleet_requirement_on_systemd(
+    pytester: pytest.Pytester, engine: str
+) -> None:
     """The whole fleet suite on a real systemd: SYM.6 across real reboots, SYM.8's linger."""
-    ret, requirements = run_on_systemd(pytester)
+    ret, requirements = run_on_systemd(pytester, engine)
     assert {rid: r["reason"] for rid, r in requirements.items() if r["outcome"] != "passed"} == {}
     assert ret == 0
 
 
-@pytest.mark.usefixtures("engine")
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
-    pytester: pytest.Pytester, variant: str
+    pytester: pytest.Pytester, engine: str, variant: str
 ) -> None:
     pytester.makeconftest(PROOF_PROFILE)
     expected = {rid for rid in EXPECTED[variant] if rid.startswith("SYM.")}
     ret, _ = run_on_systemd(
         pytester,
+        engine,
         *("--conformance-only", ",".join(sorted(expected))),
         *("--hypothesis-profile", "mosaic-proof"),
         *("--conformance-fleet-cmd", f"{sys.executable} {BROKEN} {variant}"),

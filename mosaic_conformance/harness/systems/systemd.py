@@ -1,44 +1,52 @@
 """The real systemd backend: systemd as PID 1 in a container, the fleet on the host.
 
-One container per pytest session, started through testcontainers, with systemd as PID 1 and a
-user manager for an ordinary user. The fleet under test runs on the host; ``systemctl``,
+One container per pytest session (per xdist worker), on whichever engine answers (Docker,
+or Podman through its socket or its CLI: :mod:`.engine`), with systemd as PID 1 and a user
+manager for an ordinary user. The fleet under test runs on the host; ``systemctl``,
 ``loginctl`` and ``tmux`` on its ``PATH`` are forwarding shims (``bin/forward.sh``) that run
-the same command in the container as that user. The session's folder is bound into the
-container at the same path, so the unit files the fleet writes, the absolute links ``enable``
-makes and the files the units read mean the same on both sides.
+the same command in the container as that user, through one long-lived channel
+(:mod:`.channel`: a server in the container, a Unix socket in the shared folder), so a call
+costs a round trip, not a ``docker exec``. The session's folder is bound into the container
+at the same path, so the unit files the fleet writes, the absolute links ``enable`` makes,
+the files the units read and the channel's socket mean the same on both sides.
 
 Per test, :meth:`SystemdSession.open` gives a fresh system: linger off, the user manager
 restarted with ``XDG_CONFIG_HOME`` pointing at the test's own folder (so it loads exactly the
 units that test wrote, and nothing of an earlier test runs), as if the user had just logged
-in. :meth:`SystemdBackend.boot` is a real ``docker restart``: nobody logs in afterwards, so
-the user's units come back only through linger, as on an unattended machine.
+in. :meth:`SystemdBackend.boot` is a real restart of the container: nobody logs in
+afterwards, so the user's units come back only through linger, as on an unattended machine.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import shutil
 import socket
 import stat
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, cast
-
-import docker
-import docker.errors
-from docker.models.containers import Container
+from typing import Any, ClassVar
 
 from ...wait import NotReady, Pending, wait_for
 from .. import progress
-from .base import STATE_ENV, Backend, BackendSession, BackendUnavailable, SystemState
-from .systemd_image import ensure_image, has_image
+from ..outcomes import HarnessError
+from . import channel
+from .base import STATE_ENV, Backend, BackendSession, Call, SystemState
+from .engine import Engine, EngineError, find_engine
+from .systemd_image import ensure_image
 
 BIN = Path(__file__).resolve().parent / "bin"
 SHIMS = ("systemctl", "loginctl", "tmux")
+CHANNEL_SCRIPT = "_channel.py"  # channel.py, copied beside the shims
+CHANNEL_UNIT = "mosaic-conformance-channel.service"
 
 LABEL_BACKEND = "org.mosaic-conformance.backend"  # "systemd" on every container we make
 LABEL_SESSION = "org.mosaic-conformance.session"  # one id per session
@@ -51,10 +59,28 @@ USER_MANAGER_ENV = "/etc/mosaic-conformance/user-manager.env"  # its per-test en
 
 BOOT_TIMEOUT = 90.0  # seconds for systemd to finish booting (a noisy 2-core machine)
 USER_MANAGER_TIMEOUT = 60.0
-STOP_TIMEOUT = 20  # seconds docker waits for systemd's orderly shutdown
+STOP_TIMEOUT = 20  # seconds the engine waits for systemd's orderly shutdown
+HARNESS_CALL_TIMEOUT = 120.0  # seconds for one of the harness's own calls in the container
 POLL_INTERVAL = 0.05
+STATUS_EVERY = 1.0  # seconds between asking the engine whether a booting container still runs
 # --wait blocks until startup ends: bounded, so that a hung boot meets our timeout, not none
 PROBE_LIMIT = ("timeout", "10")
+
+# A machine's housekeeping that only slows every boot of a container without a network or a
+# console (apt's timers even run at each boot: they are Persistent=); none of it touches a
+# user manager or linger. Masked once per session, in the container's own files.
+HOUSEKEEPING_UNITS = (
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "dpkg-db-backup.timer",
+    "e2scrub_all.timer",
+    "systemd-tmpfiles-clean.timer",
+    "console-getty.service",
+    "systemd-journal-flush.service",
+    "systemd-sysusers.service",
+    "systemd-update-utmp.service",
+    "systemd-update-utmp-runlevel.service",
+)
 
 # The image's tmpfiles.d/tmp.conf empties /tmp at boot and ages /var/tmp; the session's
 # folder is often under /tmp and bound at the same path, so the container must never clean
@@ -62,43 +88,9 @@ PROBE_LIMIT = ("timeout", "10")
 KEEP_TMP = "d /tmp 1777 root root -\nd /var/tmp 1777 root root -\n"
 
 
-class SystemdBackendError(RuntimeError):
-    """The container misbehaved; the message holds what it last said."""
-
-
-# --- how to run systemd in a container on this host -------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CgroupSetup:
-    """The container flags that let systemd run as PID 1 without --privileged."""
-
-    layout: str  # "unified" (cgroup v2 only), "hybrid" (v1 with a v2 mount) or "legacy"
-    cgroupns: str
-    binds: tuple[str, ...]  # host cgroup folders bound read-write at the same path
-
-
-def cgroup_setup(engine_cgroup_version: str, unified_mounted: bool) -> CgroupSetup:
-    """Flags for the engine's cgroup version (``docker info``) and, on v1, whether the
-    hybrid ``/sys/fs/cgroup/unified`` is mounted."""
-    if engine_cgroup_version == "2":
-        # One cgroup2 tree: bound whole, the container's systemd works below its own cgroup.
-        return CgroupSetup("unified", "host", ("/sys/fs/cgroup",))
-    # On v1 binding the whole /sys/fs/cgroup would let systemd remount the host's; bind only
-    # its own hierarchies. Without the unified one, docker stop hangs on a hybrid host.
-    if unified_mounted:
-        return CgroupSetup("hybrid", "host", ("/sys/fs/cgroup/systemd", "/sys/fs/cgroup/unified"))
-    return CgroupSetup("legacy", "host", ("/sys/fs/cgroup/systemd",))
-
-
-def _engine() -> docker.DockerClient:
-    where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    try:
-        client = docker.from_env()
-        client.ping()
-    except docker.errors.DockerException as error:
-        raise BackendUnavailable(f"no Docker engine answers at {where}: {error}") from None
-    return client
+class SystemdBackendError(HarnessError):
+    """The container or the channel into it misbehaved; the message holds what the
+    container last said. A harness error: it never reads as the fleet's failure."""
 
 
 def _owner() -> str:
@@ -122,14 +114,28 @@ def _owner_is_gone(owner: str) -> bool:
     return _start_time(int(pid)) != started
 
 
-def remove_leftovers(client: docker.DockerClient) -> list[str]:
+def containers(engine: Engine, label: str) -> list[dict[str, Any]]:
+    """``inspect`` of every container, running or not, that carries ``label`` (KEY or
+    KEY=VALUE)."""
+    ids = engine.must("ps", "--all", "--quiet", "--filter", f"label={label}").split()
+    if not ids:
+        return []
+    done = engine.command("inspect", *ids)
+    try:
+        found = json.loads(done.stdout or "[]")
+    except json.JSONDecodeError:
+        return []
+    return [c for c in found if isinstance(c, dict)]
+
+
+def remove_leftovers(engine: Engine) -> list[str]:
     """Remove containers of earlier sessions whose process is gone (a crash, a SIGKILL)."""
     removed = []
-    for container in client.containers.list(all=True, filters={"label": LABEL_BACKEND}):
-        if _owner_is_gone(container.labels.get(LABEL_OWNER, "")):
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
-            removed.append(container.name or container.short_id)
+    for container in containers(engine, LABEL_BACKEND):
+        labels = (container.get("Config") or {}).get("Labels") or {}
+        if _owner_is_gone(labels.get(LABEL_OWNER, "")):
+            engine.command("rm", "--force", container["Id"])
+            removed.append(str(container.get("Name", container["Id"][:12])).lstrip("/"))
     return removed
 
 
@@ -144,12 +150,19 @@ class ExecResult:
 
 
 class Machine:
-    """The container, its user and how to talk to them."""
+    """The container, its user and how to talk to them: through the channel once its
+    server answers, else (while it boots, or without a channel) through the engine."""
 
-    def __init__(self, container: Container, uid: int, user: str) -> None:
-        self.container = container
+    def __init__(
+        self, engine: Engine, container_id: str, uid: int, user: str, channel_path: Path | None
+    ) -> None:
+        self.engine = engine
+        self.container_id = container_id
         self.uid = uid
         self.user = user
+        self.channel_path = channel_path
+        self.channel_up = False  # the server answered since the last (re)boot
+        self.channel_enabled = False  # its service starts at boot (after prepare_user)
 
     @property
     def runtime_dir(self) -> str:
@@ -165,14 +178,27 @@ class Machine:
         environment = dict(env or {})
         if as_user:
             environment.setdefault("XDG_RUNTIME_DIR", self.runtime_dir)
-        code, output = self.container.exec_run(
-            argv,
-            user=str(self.uid) if as_user else "root",
-            environment=environment,
-            demux=True,
-        )
-        out, err = cast(tuple[bytes | None, bytes | None], output)  # demux: (stdout, stderr)
-        return ExecResult(code if code is not None else -1, _text(out), _text(err))
+        uid = self.uid if as_user else 0
+        if self.channel_up and self.channel_path is not None:
+            try:
+                code, out, err = channel.run(
+                    str(self.channel_path), argv, uid, environment, timeout=HARNESS_CALL_TIMEOUT
+                )
+            except channel.ChannelBroken as exc:
+                self.channel_up = False
+                raise SystemdBackendError(
+                    f"the channel into the container broke: {exc}\n{self.diagnose()}"
+                ) from None
+            return ExecResult(code, _text(out), _text(err))
+        return self.engine_exec(argv, uid, environment)
+
+    def engine_exec(self, argv: list[str], uid: int, env: Mapping[str, str]) -> ExecResult:
+        flags = [f"--env={k}={v}" for k, v in env.items()]
+        try:
+            done = self.engine.command("exec", "--user", str(uid), *flags, self.container_id, *argv)
+        except EngineError as exc:
+            raise SystemdBackendError(f"{exc}\n{self.diagnose()}") from None
+        return ExecResult(done.returncode, done.stdout, done.stderr)
 
     def sh(self, script: str, *args: str, as_user: bool = False, **env: str) -> ExecResult:
         return self.exec(["sh", "-c", script, "sh", *args], as_user=as_user, env=env)
@@ -187,17 +213,30 @@ class Machine:
             )
         return result.stdout
 
+    def status(self) -> str:
+        """The container's state as the engine says it (running, exited, ...)."""
+        done = self.engine.command(
+            "inspect", "--format", "{{.State.Status}}", self.container_id, timeout=20
+        )
+        return done.stdout.strip() if done.returncode == 0 else "unknown (inspect failed)"
+
     def diagnose(self) -> str:
         """The container's state and last words, for error messages."""
         try:
-            self.container.reload()
-            logs = self.container.logs(tail=30).decode(errors="replace")
-        except docker.errors.APIError as error:
-            return f"container {self.container.short_id}: cannot be inspected ({error})"
-        state = f"container {self.container.short_id} is {self.container.status}"
-        return f"{state}; its last log lines:\n{logs}"
+            state = self.status()
+            logs = self.engine.command("logs", "--tail", "30", self.container_id, timeout=20)
+        except EngineError as error:
+            return f"container {self.container_id[:12]}: cannot be inspected ({error})"
+        return (
+            f"container {self.container_id[:12]} ({self.engine.name} {self.engine.version}) is "
+            f"{state}; its last log lines:\n{(logs.stdout + logs.stderr).rstrip()}"
+        )
 
     def wait_booted(self) -> None:
+        """Until systemd has booted; with a channel, until its server answers first."""
+        if self.channel_enabled:
+            self._wait_channel()
+
         def booted() -> bool | Pending:
             result = self.exec([*PROBE_LIMIT, "systemctl", "is-system-running", "--wait"])
             state = result.stdout.strip()
@@ -205,6 +244,27 @@ class Machine:
             return state in ("running", "degraded") or Pending(state or result.stderr)
 
         self._wait("systemd's boot", booted, BOOT_TIMEOUT)
+
+    def _wait_channel(self) -> None:
+        assert self.channel_path is not None
+        path = str(self.channel_path)
+        last_status = [time.monotonic()]  # a boot takes a while: ask the engine later
+
+        def answers() -> bool | Pending:
+            if channel.ping(path):
+                return True
+            now = time.monotonic()
+            if now - last_status[0] >= STATUS_EVERY:
+                last_status[0] = now
+                state = self.status()
+                if state not in ("running", "created", "configured", "initialized"):
+                    raise SystemdBackendError(
+                        f"the container stopped while booting ({state})\n{self.diagnose()}"
+                    )
+            return Pending(f"nothing answers at {path} yet")
+
+        self._wait(f"the channel's server ({CHANNEL_UNIT})", answers, BOOT_TIMEOUT)
+        self.channel_up = True
 
     def wait_user_manager(self) -> None:
         def up() -> bool | Pending:
@@ -227,15 +287,29 @@ class Machine:
             raise SystemdBackendError(str(exc)) from exc
 
     def restart(self) -> None:
-        self.container.restart(timeout=STOP_TIMEOUT)
+        self.channel_up = False
+        try:
+            self.engine.must("restart", "--time", str(STOP_TIMEOUT), self.container_id)
+        except EngineError as exc:
+            raise SystemdBackendError(f"{exc}\n{self.diagnose()}") from None
+        self.wait_booted()
+
+    def start_again(self) -> None:
+        """Start the container after something stopped it; boot as after a restart."""
+        self.channel_up = False
+        try:
+            self.engine.must("start", self.container_id)
+        except EngineError as exc:
+            raise SystemdBackendError(f"{exc}\n{self.diagnose()}") from None
         self.wait_booted()
 
     def lingers(self) -> bool:
         return self.exec(["test", "-e", f"/var/lib/systemd/linger/{self.user}"]).exit_code == 0
 
-    def prepare_user(self) -> None:
-        """Make the user at our uid (unless the image has one), and let each test name the
-        folder its user manager reads units from (:meth:`log_in`)."""
+    def prepare_user(self, channel_unit: Path | None) -> None:
+        """Make the user at our uid (unless the image has one), let each test name the
+        folder its user manager reads units from (:meth:`log_in`), and start the channel's
+        server, enabled so that it comes back at every boot."""
         found = self.exec(["getent", "passwd", str(self.uid)])
         if found.exit_code == 0:
             self.user = found.stdout.split(":", 1)[0]
@@ -254,12 +328,21 @@ class Machine:
             : >"$2"
             printf '[Service]\nEnvironmentFile=%s\n' "$2" \
                 >"/etc/systemd/system/user@$1.service.d/$3"
+            channel=$4
+            shift 4
+            systemctl mask --quiet "$@"
             systemctl daemon-reload
+            [ -z "$channel" ] || systemctl enable --quiet --now "$channel"
             """,
             str(self.uid),
             USER_MANAGER_ENV,
             DROP_IN,
+            str(channel_unit or ""),
+            *HOUSEKEEPING_UNITS,
         )
+        if channel_unit is not None:
+            self.channel_enabled = True
+            self._wait_channel()
 
     def log_in(self, config_home: Path) -> None:
         """A fresh user manager reading units from ``config_home``, with linger off and
@@ -298,9 +381,12 @@ class Machine:
 
 
 class SystemdSession(BackendSession):
-    """Options: ``image``, a ready image to use instead of building ours; ``shared``, the
-    folder bound into the container (default: the workdir). Every test's root, and every
-    folder the fleet writes that its units read (``MOSAIC_HOME``), must be inside it."""
+    """Options: ``engine``, ``auto`` (default), ``docker`` or ``podman``; ``image``, a
+    ready image to use instead of building ours; ``shared``, the folder bound into the
+    container (default: the workdir); ``channel``, False to forward every call with a
+    plain ``exec`` of the engine (slower; for comparison). Every test's root, and every
+    folder the fleet writes that its units read (``MOSAIC_HOME``), must be inside
+    ``shared``."""
 
     name: ClassVar[str] = "systemd"
 
@@ -308,81 +394,84 @@ class SystemdSession(BackendSession):
         super().__init__(workdir, options)
         self.session_id = uuid.uuid4().hex
         self.shared = Path(str(self.options.get("shared") or workdir)).resolve()
+        self.engine_choice = str(self.options.get("engine") or "auto")
+        self.use_channel = self.options.get("channel", True) not in (False, "0", "no", "false")
         self.machine: Machine | None = None
-        self.docker_cli = ""
-        self._client: docker.DockerClient | None = None
+        self.engine: Engine | None = None
+        self.image = ""
 
     @property
     def bin_dir(self) -> Path:
         return self.workdir / "bin"
 
-    def start(self) -> None:
-        docker_cli = shutil.which("docker")
-        if docker_cli is None:
-            raise BackendUnavailable("the docker command-line client is not on PATH")
-        self.docker_cli = docker_cli
-        client = self._client = _engine()
-        remove_leftovers(client)
-        image = self._image(client)
+    @property
+    def channel_path(self) -> Path:
+        return self.workdir / "channel.sock"
 
+    def describe(self) -> dict[str, str]:
+        """Where the systemd runs, for a report's metadata: engine (name and version), how
+        it is reached, the host's cgroup mode, the image, and how calls cross over."""
+        if self.engine is None:
+            return {}
+        return {
+            **self.engine.describe(),
+            "image": self.image,
+            "calls": "channel (a Unix socket)" if self.use_channel else f"{self.engine.name} exec",
+        }
+
+    def start(self) -> None:
+        engine = self.engine = find_engine(self.engine_choice)
+        remove_leftovers(engine)
+        self.image = self._image(engine)
         uid = os.getuid() or DEFAULT_UID
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.shared.mkdir(parents=True, exist_ok=True)
         self._share(self.shared)
+        self._install_shims()
         keep_tmp = self.workdir / "tmpfiles-keep-tmp.conf"
         keep_tmp.write_text(KEEP_TMP)
-        info = client.info()
-        setup = cgroup_setup(
-            str(info.get("CgroupVersion", "1")), os.path.ismount("/sys/fs/cgroup/unified")
-        )
+        unit = self._write_channel_unit(uid if os.getuid() else 0) if self.use_channel else None
         atexit.register(self.close)  # Ctrl-C or an error before pytest's teardown
-        with progress.step(f"systemd backend: boot a container of {image}, log the user in"):
-            container = self._run_container(image, setup, keep_tmp)
-            self.machine = Machine(container, uid, USER_NAME)
+        facts = ", ".join(f"{k} {v}" for k, v in self.describe().items())
+        with progress.step(f"systemd backend ({facts}): boot a container, log the user in"):
+            container_id = self._run_container(engine, self.image, keep_tmp)
+            channel_path = self.channel_path if self.use_channel else None
+            self.machine = Machine(engine, container_id, uid, USER_NAME, channel_path)
             self.machine.wait_booted()
-            self.machine.prepare_user()
-        self._install_shims()
+            self.machine.prepare_user(unit)
 
-    def _image(self, client: docker.DockerClient) -> str:
+    def _image(self, engine: Engine) -> str:
         wanted = self.options.get("image")
         if wanted is None:
-            return ensure_image(client)
-        if not has_image(client, str(wanted)):
+            return ensure_image(engine)
+        if not engine.has_image(str(wanted)):
             raise SystemdBackendError(
-                f"the systemd image {wanted!r} is not known to the engine: build or load it "
+                f"the systemd image {wanted!r} is not known to {engine.name}: build or load it "
                 "first, or leave out --conformance-systemd-image to use the toolkit's own"
             )
         return str(wanted)
 
-    def _run_container(self, image: str, setup: CgroupSetup, keep_tmp: Path) -> Container:
-        # Imported here: testcontainers reads its settings from the environment at import.
-        from testcontainers.core.config import testcontainers_config
-        from testcontainers.core.container import DockerContainer
-
-        assert self._client is not None
-        if not has_image(self._client, testcontainers_config.ryuk_image):
-            # Ryuk, testcontainers' reaper, is an image to pull; without it, our own labels
-            # and close() (and the next session's remove_leftovers) clean up.
-            testcontainers_config.ryuk_disabled = True
+    def _run_container(self, engine: Engine, image: str, keep_tmp: Path) -> str:
         labels = {
             LABEL_BACKEND: self.name,
             LABEL_SESSION: self.session_id,
             LABEL_OWNER: _owner(),
         }
-        container = DockerContainer(image).with_kwargs(
-            labels=labels,
-            network="none",  # nothing in the container needs a network
-            stop_signal="SIGRTMIN+3",  # systemd's orderly shutdown
-            cgroupns=setup.cgroupns,
-            tty=True,  # readable docker logs
-        )
-        for folder in setup.binds:
-            container.with_volume_mapping(folder, folder, "rw")
-        container.with_volume_mapping(self.shared, str(self.shared), "rw")
-        container.with_volume_mapping(keep_tmp, "/etc/tmpfiles.d/tmp.conf", "ro")
-        container.with_tmpfs_mount("/run").with_tmpfs_mount("/run/lock")
-        container.start()
-        return container.get_wrapped_container()
+        argv = ["run", "--detach", "--tty"]  # a tty: readable logs
+        for key, value in labels.items():
+            argv += ["--label", f"{key}={value}"]
+        argv += ["--network", "none"]  # nothing in the container needs a network
+        argv += ["--stop-signal", "SIGRTMIN+3"]  # systemd's orderly shutdown
+        argv += engine.systemd_flags()
+        argv += ["--volume", f"{self.shared}:{self.shared}:rw"]
+        argv += ["--volume", f"{keep_tmp}:/etc/tmpfiles.d/tmp.conf:ro"]
+        argv += [image]
+        try:
+            return engine.must(*argv).strip().splitlines()[-1]
+        except EngineError as exc:
+            raise SystemdBackendError(
+                f"{engine.name} could not start a systemd container ({engine.via}): {exc}"
+            ) from None
 
     def _share(self, path: Path) -> None:
         """Let the container user through ``path`` (pytest makes its folders 0700)."""
@@ -392,9 +481,25 @@ class SystemdSession(BackendSession):
     def _install_shims(self) -> None:
         self.bin_dir.mkdir(exist_ok=True)
         shutil.copy(BIN / "_prelude.sh", self.bin_dir / "_prelude.sh")
+        shutil.copy(Path(channel.__file__), self.bin_dir / CHANNEL_SCRIPT)
         for name in SHIMS:
             shutil.copy(BIN / "forward.sh", self.bin_dir / name)
             (self.bin_dir / name).chmod(0o755)
+
+    def _write_channel_unit(self, owner: int) -> Path:
+        """The channel server's system unit, in the shared folder (linked, then enabled)."""
+        script, sock = self.bin_dir / CHANNEL_SCRIPT, self.channel_path
+        unit = self.workdir / CHANNEL_UNIT
+        unit.write_text(
+            "[Unit]\n"
+            "Description=mosaic-conformance: runs the host's calls in this container\n"
+            "[Service]\n"
+            f"ExecStart=python3 -I {_unit_quote(script)} serve {_unit_quote(sock)} {owner}\n"
+            "Restart=on-failure\n"
+            "[Install]\n"
+            "WantedBy=multi-user.target\n"
+        )
+        return unit
 
     def open(self, root: Path) -> SystemdBackend:
         if self.machine is None:
@@ -410,31 +515,41 @@ class SystemdSession(BackendSession):
         while folder != self.shared:
             self._share(folder)
             folder = folder.parent
-        self.machine.container.reload()
-        if self.machine.container.status != "running":
-            self.machine.container.start()  # a test stopped it; start over, cleanly
-            self.machine.wait_booted()
+        self._ensure_running(self.machine)
         backend = SystemdBackend(root, self)
         backend.unit_dir.mkdir(parents=True, exist_ok=True)
         backend.hand_over()
         self.machine.log_in(backend.config_home)
         return backend
 
+    def _ensure_running(self, machine: Machine) -> None:
+        """A test may have stopped the container: start over, cleanly. (With a channel, its
+        answer is the cheap sign that all is well.)"""
+        if machine.channel_up and channel.ping(str(machine.channel_path)):
+            return
+        state = machine.status()
+        if state != "running":
+            machine.start_again()
+        elif machine.channel_path is not None:
+            machine.wait_booted()
+
     def close(self) -> None:
         atexit.unregister(self.close)
-        client = self._client
-        if client is None:
+        engine = self.engine
+        if engine is None:
             return
-        for container in client.containers.list(
-            all=True, filters={"label": f"{LABEL_SESSION}={self.session_id}"}
-        ):
-            with contextlib.suppress(docker.errors.APIError):
-                container.stop(timeout=STOP_TIMEOUT)
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
+        with contextlib.suppress(EngineError):
+            for container in containers(engine, f"{LABEL_SESSION}={self.session_id}"):
+                engine.command("stop", "--time", str(STOP_TIMEOUT), container["Id"])
+                engine.command("rm", "--force", container["Id"])
         self.machine = None
-        self._client = None
-        client.close()
+        self.engine = None
+
+
+def _unit_quote(path: Path) -> str:
+    """``path`` as one word of a unit's command line."""
+    text = str(path).replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{text}"'
 
 
 class SystemdBackend(Backend):
@@ -465,14 +580,35 @@ class SystemdBackend(Backend):
             "USER": self.user,
             "LOGNAME": self.user,
             STATE_ENV: str(self.root),
-            "MOSAIC_CONFORMANCE_SYSTEMD_DOCKER": self.session.docker_cli,
-            "MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER": self.machine.container.id or "",
+            "MOSAIC_CONFORMANCE_SYSTEMD_ENGINE": self.machine.engine.client,
+            "MOSAIC_CONFORMANCE_SYSTEMD_ENGINE_HOST": self.machine.engine.host,
+            "MOSAIC_CONFORMANCE_SYSTEMD_CONTAINER": self.machine.container_id,
             "MOSAIC_CONFORMANCE_SYSTEMD_UID": str(self.machine.uid),
             "MOSAIC_CONFORMANCE_SYSTEMD_SHARED": str(self.session.shared),
         }
+        if self.machine.channel_path is not None:
+            env["MOSAIC_CONFORMANCE_SYSTEMD_CHANNEL"] = str(self.machine.channel_path)
+            env["MOSAIC_CONFORMANCE_SYSTEMD_PYTHON"] = sys.executable
         if os.getuid() == 0:
             env["MOSAIC_CONFORMANCE_SYSTEMD_CHOWN"] = "1"
         return env
+
+    def check_channel(self) -> None:
+        """Raise if a shim's call found the channel broken: the fleet then saw a failure
+        that was the harness's, not the system's, and nothing it did can be judged."""
+        broken = self.root / channel.BROKEN_FILE
+        if broken.exists():
+            said = broken.read_text(encoding="utf-8", errors="replace").strip()[-2000:]
+            raise SystemdBackendError(f"{said}\n{self.machine.diagnose()}")
+
+    def calls(self, command: str | None = None) -> list[Call]:
+        self.check_channel()
+        return super().calls(command)
+
+    def systemctl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = super().systemctl(*args)
+        self.check_channel()
+        return done
 
     def hand_over(self) -> None:
         """Give the test's files to the container user (the shims do it on every call)."""
@@ -483,6 +619,7 @@ class SystemdBackend(Backend):
             os.lchown(path, uid, uid)
 
     def state(self) -> SystemState:
+        self.check_channel()
         unit_files, candidates = self._scan_unit_dir()
         result = self.machine.sh(
             STATE_SCRIPT,
@@ -515,8 +652,9 @@ class SystemdBackend(Backend):
         return frozenset(files), frozenset(concrete | linked)
 
     def boot(self) -> None:
-        """``docker restart``; then, if linger is on, wait until the user manager has
-        started what it starts at boot."""
+        """A restart of the container; then, if linger is on, wait until the user manager
+        has started what it starts at boot."""
+        self.check_channel()
         self.hand_over()
         self.machine.restart()
         if self.machine.lingers():
