@@ -231,7 +231,9 @@ def test_a_podman_that_cannot_run_says_why(no_engines: Path) -> None:
 def test_an_unknown_container_engine_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nconformance_container_engine = lxc\n")
     result = pytester.runpytest("--conformance", "--conformance-backend", "systemd")
-    result.stderr.fnmatch_lines(["*unknown container engine 'lxc': choose auto, docker, podman*"])
+    result.stderr.fnmatch_lines(
+        ["*conformance_container_engine*'lxc' is not one of auto, docker, podman*"]
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 

@@ -34,6 +34,9 @@ VARIANTS = (
     "disable-despite-keep-files",
     "fatal-disable-failure",
 )
+# On Podman, one variant of each kind (a missing enable, a missing disable): the engine's own
+# part (restarts, the channel) is the same for all of them, and each run costs most of a minute.
+ON_PODMAN = ("no-enable-on-add", "no-disable-on-remove")
 
 
 @pytest.fixture(scope="module", params=("docker", "podman"))
@@ -66,7 +69,8 @@ def test_the_reference_meets_every_fleet_requirement_on_systemd(
 ) -> None:
     """The whole fleet suite on a real systemd: SYM.6 across real reboots, SYM.8's linger."""
     ret, requirements = run_on_systemd(pytester, engine)
-    assert {rid: r["reason"] for rid, r in requirements.items() if r["outcome"] != "passed"} == {}
+    fleet = {rid: r for rid, r in requirements.items() if r["subject"] == "fleet"}
+    assert {rid: r["reason"] for rid, r in fleet.items() if r["outcome"] != "passed"} == {}
     assert ret == 0
 
 
@@ -74,6 +78,8 @@ def test_the_reference_meets_every_fleet_requirement_on_systemd(
 def test_a_broken_fleet_fails_the_same_sym_requirements_on_systemd(
     pytester: pytest.Pytester, engine: str, variant: str
 ) -> None:
+    if engine == "podman" and variant not in ON_PODMAN:
+        pytest.skip(f"judged on Docker; on Podman only {', '.join(ON_PODMAN)} run")
     pytester.makeconftest(PROOF_PROFILE)
     expected = {rid for rid in EXPECTED[variant] if rid.startswith("SYM.")}
     ret, _ = run_on_systemd(
