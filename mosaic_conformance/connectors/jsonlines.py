@@ -156,6 +156,12 @@ class CommandConnector:
             result.get("detail"),
         )
 
+    def kill(self) -> None:
+        """Kill the program without warning (SIGKILL), as a crash would; ``close`` still
+        cleans up after it."""
+        self._process.kill()
+        self._process.wait(timeout=CLOSE_TIMEOUT_S)
+
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError):
             if self._process.stdin:

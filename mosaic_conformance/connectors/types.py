@@ -11,6 +11,7 @@ connector's own, and ``close`` stops it.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -27,6 +28,9 @@ class OutboundMessage:
     text: str
     thread_id: str | None = None  # for thread-capable connectors
     attachments: tuple[str, ...] = ()  # paths or URLs; connector-dependent
+    # The message's identity: a caller's retry of the same message carries the same key, and a
+    # connector uses it as its idempotency key (Matrix txnId, Discord nonce).
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +115,6 @@ class ConnectorConfig:
     matrix: MatrixConfig | None = None
     discord: DiscordConfig | None = None
     tmux: TmuxConfig = field(default_factory=TmuxConfig)
+    # Where the connector keeps its cursor across restarts; None: ``MOSAIC_CONNECTOR_STATE_DIR``
+    # in the environment names it (and without either, the cursor lives in memory only).
+    state_dir: str | None = None
