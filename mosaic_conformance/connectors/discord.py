@@ -531,10 +531,14 @@ def _expect_ok(response: httpx.Response) -> None:
 
 
 def create_connector(
-    config: ConnectorConfig, environ: Mapping[str, str] | None = None
+    config: ConnectorConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    connector_class: type[DiscordConnector] = DiscordConnector,
 ) -> DiscordConnector:
     """The registry's factory for ``discord``: the token from ``DISCORD_BOT_TOKEN``, the state
-    folder from the roster or ``MOSAIC_CONNECTOR_STATE_DIR``."""
+    folder from the roster or ``MOSAIC_CONNECTOR_STATE_DIR``; ``connector_class``: a subclass
+    of the shipped connector to make instead."""
     env = os.environ if environ is None else environ
     if config.discord is None:
         raise ValueError(
@@ -552,7 +556,7 @@ def create_connector(
     except ValueError:
         raise ValueError(f"{POLL_ENV} must be a number of seconds, not {poll!r}.") from None
     state_dir = state_folder(config, env)
-    return DiscordConnector(config.discord, token, state_dir=state_dir, poll_interval=interval)
+    return connector_class(config.discord, token, state_dir=state_dir, poll_interval=interval)
 
 
 factory = create_connector  # the name the issue's brief uses

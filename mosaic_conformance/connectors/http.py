@@ -25,6 +25,7 @@ class _RememberingBackend(httpcore.SyncBackend):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._aborted = False  # every socket opened from now on is cut at once
 
     def connect_tcp(
         self,
@@ -39,14 +40,22 @@ class _RememberingBackend(httpcore.SyncBackend):
         if isinstance(sock, socket.socket):
             with self._lock:
                 self._sockets.add(sock)
+                aborted = self._aborted
+            if aborted:  # opened while abort() ran, or after: the request fails at once
+                _shut_down(sock)
         return stream
 
     def shut_down_all(self) -> None:
         with self._lock:
+            self._aborted = True
             sockets = list(self._sockets)
         for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+            _shut_down(sock)
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 class AbortableTransport(httpx.HTTPTransport):
@@ -66,5 +75,6 @@ class AbortableTransport(httpx.HTTPTransport):
         )
 
     def abort(self) -> None:
-        """Cut every connection, also those a request is waiting on (it fails at once)."""
+        """Cut every connection, also those a request is waiting on (it fails at once), and
+        every one opened later: the transport is done."""
         self._backend.shut_down_all()

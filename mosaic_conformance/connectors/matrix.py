@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -267,9 +268,15 @@ class MatrixConnector:
         return unsubscribe
 
     def _mark_position(self) -> None:
-        """Start from now: messages posted after ``subscribe`` returns are delivered."""
+        """Start from now: messages posted after ``subscribe`` returns are delivered.
+
+        Synapse answers a /sync identical to one of the last two minutes from a cache, with
+        that one's (old) position: a connector started again with its cursor lost would replay
+        from there. The filter's never-seen event type makes each request of its own."""
+        sync_filter = self._sync_filter()
+        sync_filter["room"]["timeline"]["not_types"] = [f"mosaic.position.{uuid.uuid4().hex}"]
         try:
-            body = self._sync(timeout_ms=0, http=self._http)
+            body = self._sync(timeout_ms=0, http=self._http, sync_filter=sync_filter)
         except (httpx.HTTPError, ValueError):
             return  # the poller starts from scratch and keeps trying
         self._since = body.get("next_batch")
@@ -317,9 +324,15 @@ class MatrixConnector:
         return since, body, self._messages(body, since)
 
     def _sync(
-        self, *, timeout_ms: int, since: str | None = None, http: httpx.Client | None = None
+        self,
+        *,
+        timeout_ms: int,
+        since: str | None = None,
+        http: httpx.Client | None = None,
+        sync_filter: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, str | int] = {"filter": self._filter, "timeout": timeout_ms}
+        text = json.dumps(sync_filter, separators=(",", ":")) if sync_filter else self._filter
+        params: dict[str, str | int] = {"filter": text, "timeout": timeout_ms}
         if since is not None:
             params["since"] = since
         response = (http or self._sync_http).get(f"{CLIENT_API}/sync", params=params)
@@ -478,9 +491,12 @@ def _worth_retrying(answer: httpx.Response | str) -> bool:
     return isinstance(answer, str) or answer.status_code == 429 or answer.status_code >= 500
 
 
-def create_connector(config: ConnectorConfig) -> MatrixConnector:
+def create_connector(
+    config: ConnectorConfig, *, connector_class: type[MatrixConnector] = MatrixConnector
+) -> MatrixConnector:
     """The registry's factory: settings from the roster, the token from ``MATRIX_ACCESS_TOKEN``,
-    the state folder from the roster or ``MOSAIC_CONNECTOR_STATE_DIR``."""
+    the state folder from the roster or ``MOSAIC_CONNECTOR_STATE_DIR``; ``connector_class``: a
+    subclass of the shipped connector to make instead."""
     if config.matrix is None:
         raise ValueError("the connector block names kind 'matrix' but has no 'matrix' settings")
     token = os.environ.get(TOKEN_ENV, "")
@@ -491,6 +507,6 @@ def create_connector(config: ConnectorConfig) -> MatrixConnector:
         sync_timeout_s = float(sync) if sync else SYNC_TIMEOUT_S
     except ValueError:
         raise ValueError(f"{SYNC_ENV} must be a number of seconds, not {sync!r}") from None
-    return MatrixConnector(
+    return connector_class(
         config.matrix, token, state_dir=state_folder(config), sync_timeout_s=sync_timeout_s
     )

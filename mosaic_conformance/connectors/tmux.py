@@ -387,11 +387,15 @@ class TmuxConnector:
 
 
 def create_connector(
-    config: ConnectorConfig, environ: Mapping[str, str] | None = None
+    config: ConnectorConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    connector_class: type[TmuxConnector] = TmuxConnector,
 ) -> TmuxConnector:
     """The registry's factory for ``tmux``: tmux needs no token; the state folder comes from
-    the roster or ``MOSAIC_CONNECTOR_STATE_DIR``."""
-    return TmuxConnector(config.tmux, state_dir=state_folder(config, environ))
+    the roster or ``MOSAIC_CONNECTOR_STATE_DIR``; ``connector_class``: a subclass of the
+    shipped connector to make instead."""
+    return connector_class(config.tmux, state_dir=state_folder(config, environ))
 
 
 factory = create_connector  # the name the issue's brief uses

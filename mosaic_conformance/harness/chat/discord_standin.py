@@ -40,6 +40,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -229,6 +230,13 @@ class DiscordStandIn:
     def threads_of(self, channel_id: str) -> list[str]:
         with self._lock:
             return [c.id for c in self.channels.values() if c.parent_id == channel_id]
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No request is answered while the context lasts: what the test side does in it
+        happens at once, as far as any client can tell."""
+        with self._lock:
+            yield
 
     def archive_thread(self, thread_id: str) -> None:
         """Archive a thread (as Discord does after its auto-archive time, or a moderator)."""
