@@ -162,6 +162,7 @@ class MatrixConnector:
         self._subscribers = Subscribers(self._lock)
         self._since: str | None = None
         self._delivered: OrderedDict[str, None] = OrderedDict()
+        self._saved: dict[str, Any] | None = None  # the cursor as saved last
         self._last_seen: str | None = None
         self._poller: threading.Thread | None = None
         self._closed = threading.Event()
@@ -191,8 +192,11 @@ class MatrixConnector:
         with self._lock:
             if self._since is None:
                 return
-            recent = list(self._delivered)[-SAVED_EVENTS:]
-            self._cursor.save({"since": self._since, "delivered": recent})
+            cursor = {"since": self._since, "delivered": list(self._delivered)[-SAVED_EVENTS:]}
+            if cursor == self._saved:
+                return  # an empty sync that moved nothing: not worth a write
+            self._saved = cursor
+        self._cursor.save(cursor)
 
     def _pause(self, seconds: float) -> None:
         """tenacity's sleep: wait before the next try, unless the connector closes."""
