@@ -152,6 +152,7 @@ class Stopped:
     """A stopped connector; :meth:`start` makes the next one on the state it left."""
 
     crashed: bool
+    how: str  # what was done, for the report: "closed", "killed with SIGKILL", ...
     _start: Any = field(repr=False)
 
     def start(self) -> OrchestratorConnector:
@@ -197,20 +198,25 @@ class MadeConnectors:
     def stop(self, connector: OrchestratorConnector, *, crash: bool) -> Stopped:
         made = self._of(connector)
         settle(made.folder)
-        folder = made.folder
+        folder, how = made.folder, "closed"
         if crash and isinstance(connector, CommandConnector):
             connector.kill()
+            how = "killed with SIGKILL"
         elif crash:
             # As a crash right after its last write began would leave it; the connector itself
             # is closed, its later writes go to the folder no one uses any more.
             folder = self._workdir / f"state-{next(self._numbers)}-after-a-crash"
-            if made.watched.crash_copy is not None:
-                shutil.copytree(made.watched.crash_copy, folder, symlinks=True)
-            else:
-                shutil.copytree(made.folder, folder, symlinks=True)
+            writes = made.watched.writes
+            crash_copy = made.watched.crash_copy
+            shutil.copytree(crash_copy or made.folder, folder, symlinks=True)
+            how = (
+                f"crashed at its write {writes} to the state folder"
+                if writes
+                else ("crashed before any write to the state folder")
+            )
         WRITE_WATCH.forget(made.folder)
         self._close(connector)
-        return Stopped(crash, lambda: self._start(made.config, made.env, folder))
+        return Stopped(crash, how, lambda: self._start(made.config, made.env, folder))
 
     def _close(self, connector: OrchestratorConnector) -> None:
         if connector in self._live:

@@ -139,6 +139,11 @@ class StoppedConnector(Protocol):
         """Stopped as a crash would stop it, not closed."""
         ...
 
+    @property
+    def how(self) -> str:
+        """What was done to stop it, for the report ("killed with SIGKILL", ...)."""
+        ...
+
     def start(self) -> OrchestratorConnector:
         """A new connector of the same variant, config and environment, on the state the stopped
         one left (for a program: a new process); closed when the scenario ends."""

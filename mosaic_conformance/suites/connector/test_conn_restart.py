@@ -97,6 +97,7 @@ def test_a_restarted_connector_delivers_what_was_posted_while_it_was_down(
     fresh = [t for t in received if t in set(expected)]
     lost = [t for t in expected if t not in fresh]
     doubled = sorted({t for t in fresh if fresh.count(t) > 1})
+    record_figure("restart", stopped.how)
     record_figure("posted_while_down", len(while_down))
     record_figure("delivered", len(set(fresh) & set(while_down)))
     record_figure("duplicated", len(doubled) + len(again))
