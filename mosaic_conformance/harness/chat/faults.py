@@ -32,9 +32,14 @@ from typing import Any
 
 import httpx
 
+from ...wait import NotReady, wait_for
+
 UPSTREAM_TIMEOUT_S = 120.0  # longer than any long-poll a connector may hold
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
 RETRY_AFTER_S = 0.2  # what a 429 from the proxy asks a connector to wait
+# A half-open link or an outage lasts until it has caught a connector at least once, or this
+# long: a connector that polls without keeping its connections open meets it too.
+LANDING_WAIT_S = 15.0
 
 # What the proxy counts, each where it happens.
 ANSWER_LOST = "answer_lost"  # a send's answer dropped after the server stored it
@@ -198,11 +203,13 @@ class FaultyProxy:
         """While the context lasts, the link is half-open: every connection open now, and
         every one accepted meanwhile, stays open and swallows whatever passes (requests and
         answers), and is never closed by the proxy. Connections made later work."""
+        before = self.counts().get(SWALLOWED, 0)
         with self._lock:
             self._dead |= self._open
             self._half_open = True
         try:
             yield
+            self._wait_for_landing(SWALLOWED, before)
         finally:
             with self._lock:
                 self._half_open = False
@@ -211,14 +218,24 @@ class FaultyProxy:
     def outage(self) -> Iterator[None]:
         """While the context lasts, the server cannot be reached: open connections are cut,
         and every new one is closed at once."""
+        before = self.counts().get(REFUSED, 0)
         with self._lock:
             self._refusing = True
         self._count(REFUSED, self.drop_connections())
         try:
             yield
+            self._wait_for_landing(REFUSED, before)
         finally:
             with self._lock:
                 self._refusing = False
+
+    def _wait_for_landing(self, what: str, before: int) -> None:
+        with contextlib.suppress(NotReady):  # the test says it did not land, with its count
+            wait_for(
+                lambda: self.counts().get(what, 0) > before,
+                what=f"the {what} fault to land",
+                timeout=LANDING_WAIT_S,
+            )
 
     def clear_faults(self) -> None:
         """Disarm every fault not used yet, and let the half-open connections go."""
