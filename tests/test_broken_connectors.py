@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conformance_report import caught_as_planted, read_report
+from conformance_report import Report, caught_as_planted, read_report
 
 from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
 
@@ -40,7 +40,6 @@ EXPECTED = {
 # the shipped connector recovers in a second or two.
 SHORT_RECOVERY = ("--conformance-connector-recovery-wait", "20")
 EXPECTED_ALONE: dict[str, tuple[set[str], tuple[str, ...]]] = {
-    "sync_without_since": ({"CONN.11"}, SHORT_RECOVERY),
     "stops_polling_after_an_error_answer": ({"CONN.11"}, ("-k", "429-answers", *SHORT_RECOVERY)),
     "delivers_newest_first": ({"CONN.11"}, SHORT_RECOVERY),
     "no_sender_filter": ({"CONN.12"}, ()),
@@ -155,7 +154,8 @@ def run_suite(pytester: pytest.Pytester, *connector_args: str) -> tuple[int, dic
 
 # CONN.11's answer faults wait out the connector's retries: a quarter of a run. Where a variant
 # does not break CONN.11, its dropped-connection test alone judges it.
-ANSWER_FAULTS = ("-k", "not 5xx-answers and not 429-answers")
+# The half-open link waits out the connector's read timeout; its own variant below judges it.
+ANSWER_FAULTS = ("-k", "not 5xx-answers and not 429-answers and not half-open-link")
 
 
 @pytest.mark.parametrize("factory", EXPECTED)
@@ -447,3 +447,101 @@ def test_tmux_missing_from_path_is_one_unavailable_reason_not_a_failure(
 
 
 REGISTRY = ("CONN.1", "CONN.2", "CONN.3")  # judged without a target
+
+
+# --- restarts, long outages, half-open links (issue 18) -------------------------------------
+# Each variant is judged on its requirement alone (--conformance-only), in the test meant to
+# catch it (-k), and must fail there, in the call phase, for the planted reason.
+
+RESTARTED = "test_a_restarted_connector_delivers_what_was_posted_while_it_was_down"
+THROUGH_FAULTS = "test_an_operator_writing_through_faults_loses_nothing"
+ISSUE18_MATRIX: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    # factory: requirement, test, message fragment, selection
+    "matrix_cursor_in_memory": ("CONN.13", RESTARTED, "lost", ()),
+    # A cursor written in place survives a clean restart; only a crash mid-write tears it.
+    "matrix_cursor_written_in_place": ("CONN.13", RESTARTED, "lost", ()),
+    "matrix_no_backfill": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "lost",
+        ("-k", "long-outage", *SHORT_RECOVERY),
+    ),
+    "matrix_no_read_timeout": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "lost",
+        ("-k", "half-open-link", *SHORT_RECOVERY),
+    ),
+    # The dropped connection lands under a /sync that brings messages: the since it forgets
+    # costs a replay, every time.
+    "sync_without_since": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "delivered more than once",
+        ("-k", "dropped-connections", *SHORT_RECOVERY),
+    ),
+}
+ISSUE18_CHAT = {
+    "discord_cursor_in_memory": ("CONN.13", RESTARTED, "lost"),
+    "tmux_offset_in_memory": ("CONN.13", RESTARTED, "lost"),
+}
+
+
+def run_proof(pytester: pytest.Pytester, *args: str) -> tuple[Report, str]:
+    _ret, _outcomes, tail = run_suite(pytester, *args)
+    return read_report(pytester.path / "out"), tail
+
+
+def outcomes_of(report: Report, requirement: str) -> dict[str, str]:
+    """The outcome of each test of ``requirement``, by its node id's parameters."""
+    return {
+        r.test.rsplit("[", 1)[-1].rstrip("]"): r.outcome
+        for r in report.requirements[requirement].results
+    }
+
+
+@pytest.mark.parametrize("factory", ISSUE18_MATRIX)
+def test_suite_catches_a_connector_that_loses_messages_across_restarts_and_outages(
+    pytester: pytest.Pytester, synapse: SynapseHomeserver, factory: str
+) -> None:
+    requirement, test, fragment, selection = ISSUE18_MATRIX[factory]
+    report, tail = run_proof(
+        pytester,
+        *homeserver_args(synapse),
+        *("--conformance-connector-factory", f"broken_connectors:{factory}", *selection),
+        *("--conformance-only", requirement),
+    )
+    assert not caught_as_planted(report, requirement, test, fragment), tail
+    if factory == "matrix_cursor_written_in_place":
+        assert outcomes_of(report, requirement) == {"closed": "passed", "crashed": "failed"}, tail
+
+
+def test_suite_restarts_a_program_as_a_new_process(
+    pytester: pytest.Pytester, synapse: SynapseHomeserver
+) -> None:
+    """A program that keeps its cursor in memory loses what was posted while it was down,
+    closed (end of input) and killed (SIGKILL) alike."""
+    adapter = [sys.executable, "-m", "mosaic_conformance.connectors.jsonlines", "serve"]
+    factory = "broken_connectors:matrix_cursor_in_memory"
+    cmd = shlex.join([*adapter, "--kind", "matrix", "--factory", factory])
+    report, tail = run_proof(
+        pytester,
+        *homeserver_args(synapse),
+        *("--conformance-connector-cmd", cmd, "--conformance-only", "CONN.13"),
+    )
+    assert not caught_as_planted(report, "CONN.13", RESTARTED, "lost"), tail
+    assert outcomes_of(report, "CONN.13") == {"closed": "failed", "crashed": "failed"}, tail
+
+
+@pytest.mark.parametrize("factory", [_chat_case(f) for f in ISSUE18_CHAT])
+def test_suite_catches_a_tmux_or_discord_connector_that_forgets_across_restarts(
+    pytester: pytest.Pytester, factory: str
+) -> None:
+    requirement, test, fragment = ISSUE18_CHAT[factory]
+    report, tail = run_proof(
+        pytester,
+        *("--conformance-connector", factory.partition("_")[0]),
+        *("--conformance-connector-factory", f"broken_connectors:{factory}"),
+        *("--conformance-only", requirement),
+    )
+    assert not caught_as_planted(report, requirement, test, fragment), tail
