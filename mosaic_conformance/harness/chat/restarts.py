@@ -34,6 +34,7 @@ from ...connectors.jsonlines import CommandConnector
 from ...connectors.state import STATE_ENV
 from ...connectors.types import ConnectorConfig, OrchestratorConnector
 from ...wait import Pending, wait_for
+from .subject import unwrapped
 
 SETTLE_QUIET_S = 0.5  # a state folder unchanged this long has settled
 SETTLE_MAX_S = 5.0  # ... or at most this long after it was asked to
@@ -199,8 +200,9 @@ class MadeConnectors:
         made = self._of(connector)
         settle(made.folder)
         folder, how = made.folder, "closed"
-        if crash and isinstance(connector, CommandConnector):
-            connector.kill()
+        inner = unwrapped(connector)
+        if crash and isinstance(inner, CommandConnector):
+            inner.kill()
             how = "killed with SIGKILL"
         elif crash:
             # As a crash right after its last write began would leave it; the connector itself
