@@ -188,9 +188,24 @@ class FaultyProxy:
 
     def cut_next_message_answer(self) -> None:
         """Cut the next answer that brings messages (the server has handed them out; the
-        connector never gets them), and its connection with it."""
+        connector never gets them), and its connection with it.
+
+        Armed once the cut armed before has landed (or ``LANDING_WAIT_S`` passed): cuts that
+        piled up would all land back to back, on a connector's retries after the first one,
+        and a connector that starts over after a cut (forgetting its ``since``) might then by
+        chance ask for just what it had not delivered yet."""
+        with contextlib.suppress(NotReady):  # the test says if it did not land, with its count
+            wait_for(
+                lambda: self._armed_cuts() == 0,
+                what="the cut armed before to land",
+                timeout=LANDING_WAIT_S,
+            )
         with self._lock:
             self._cut_message_answers += 1
+
+    def _armed_cuts(self) -> int:
+        with self._lock:
+            return self._cut_message_answers
 
     def hold(self, hold: ReadHold, method: str, path_pattern: str) -> None:
         """Pass each ``method`` request whose path matches through ``hold`` before it is
