@@ -25,10 +25,17 @@ FIGURES = (
     "roster_reads",
     "operator_messages",
     "connector_sends",
+    "faults_planned",
     "faults_injected",
     "answers_lost",
     "reads_held",
     "values_looked_at",
+    "messages_lost",
+    "messages_doubled",
+    "posted_while_down",
+    "delivered",
+    "duplicated",
+    "lost",
     "fleet_calls",
 )
 
@@ -54,9 +61,14 @@ def main() -> None:
     args = parser.parse_args()
     for junit in args.junit:
         print(f"# {junit.name}")
+        totals: dict[str, int] = {}
         for name, outcome, figures in rows(junit):
             shown = ", ".join(f"{k} {v}" for k, v in figures.items())
             print(f"{name:<70} {outcome:<8} {shown}")
+            for key, value in figures.items():
+                if value.isdigit():
+                    totals[key] = totals.get(key, 0) + int(value)
+        print("total: " + ", ".join(f"{k} {v}" for k, v in totals.items()))
 
 
 if __name__ == "__main__":

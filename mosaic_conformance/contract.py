@@ -95,3 +95,7 @@ TOKEN_ENVS = (MATRIX_TOKEN_ENV, DISCORD_TOKEN_ENV)
 
 # A connector program (the JSON-lines protocol) reads the roster's block here, as JSON.
 CONNECTOR_CONFIG_ENV = "MOSAIC_CONNECTOR_CONFIG"
+
+# Where a connector keeps its cursor (what it delivered) across its own restarts: a folder the
+# fleet gives it under MOSAIC_HOME (the roster's ``connector.state_dir`` may name one instead).
+CONNECTOR_STATE_ENV = "MOSAIC_CONNECTOR_STATE_DIR"

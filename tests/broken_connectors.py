@@ -19,10 +19,11 @@ from urllib.parse import quote
 
 import httpx
 
-from mosaic_conformance.connectors import SHIPPED_FACTORIES, discord, load_factory
+from mosaic_conformance.connectors import SHIPPED_FACTORIES, discord, load_factory, matrix, tmux
 from mosaic_conformance.connectors.discord import DiscordConnector
 from mosaic_conformance.connectors.jsonlines import CONFIG_ENV, Server, config_from_json
-from mosaic_conformance.connectors.matrix import TOKEN_ENV, MatrixConnector
+from mosaic_conformance.connectors.matrix import REQUEST_TIMEOUT_S, MatrixConnector
+from mosaic_conformance.connectors.state import CursorFile
 from mosaic_conformance.connectors.tmux import TmuxConnector
 from mosaic_conformance.connectors.tmux_chat import INBOX_FILE, now_iso
 from mosaic_conformance.connectors.types import (
@@ -130,9 +131,8 @@ class SyncWithoutSince(MatrixConnector):
             room = body.get("rooms", {}).get("join", {}).get(self._config.room_id, {})
             events = room.get("timeline", {}).get("events", [])
             with self._lock:
-                for message in filter(None, map(self._inbound, events)):
-                    for handler in list(self._handlers.values()):
-                        handler(message)  # no memory of what was delivered before
+                # no memory of what was delivered before
+                self._subscribers.deliver(filter(None, map(self._inbound, events)))
                 self._since = body.get("next_batch", since)
 
 
@@ -176,7 +176,8 @@ class NoRoomFilter(MatrixConnector):
 def _factory(cls: type[MatrixConnector], **changes: Any) -> Any:
     def create(config: ConnectorConfig) -> MatrixConnector:
         assert config.matrix is not None
-        return cls(dataclasses.replace(config.matrix, **changes), os.environ[TOKEN_ENV])
+        config = dataclasses.replace(config, matrix=dataclasses.replace(config.matrix, **changes))
+        return matrix.create_connector(config, connector_class=cls)
 
     return create
 
@@ -254,7 +255,7 @@ class TmuxDropsThreads(TmuxConnector):
 
 
 def _tmux(cls: type[TmuxConnector]) -> Any:
-    return lambda config: cls(config.tmux)
+    return lambda config: tmux.create_connector(config, connector_class=cls)
 
 
 tmux_echoes_own_messages = _tmux(TmuxEchoesOwnMessages)
@@ -331,7 +332,7 @@ class DiscordLetsEveryoneIn(DiscordConnector):
 
 
 def _discord(cls: type[DiscordConnector]) -> Any:
-    return lambda config: cls(config.discord, os.environ[discord.TOKEN_ENV])
+    return lambda config: discord.create_connector(config, connector_class=cls)
 
 
 discord_new_nonce_each_try = _discord(DiscordNewNonceEachTry)
@@ -342,6 +343,64 @@ discord_deaf_unsubscribe = _discord(DiscordDeafUnsubscribe)
 discord_trusts_any_token = _discord(DiscordTrustsAnyToken)
 discord_hangs_on_silence = _discord(DiscordHangsOnSilence)
 discord_lets_everyone_in = _discord(DiscordLetsEveryoneIn)
+
+
+# --- restarts, long outages, half-open links (issue 18) ----------------------------------
+
+
+class _NoStateFolderEnv:
+    """``factory`` without ``MOSAIC_CONNECTOR_STATE_DIR``: the cursor lives in memory only."""
+
+    def __init__(self, factory: Any) -> None:
+        self._factory = factory
+
+    def __call__(self, config: ConnectorConfig) -> Any:
+        saved = os.environ.pop("MOSAIC_CONNECTOR_STATE_DIR", None)
+        try:
+            return self._factory(config)
+        finally:
+            if saved is not None:
+                os.environ["MOSAIC_CONNECTOR_STATE_DIR"] = saved
+
+
+class InPlaceCursorFile(CursorFile):
+    """Writes the cursor in place: truncated, then written. A crash in between leaves it
+    empty."""
+
+    def _replace(self, data: bytes) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_bytes(data)  # the defect: not a temporary file renamed over it
+
+
+class MatrixCursorWrittenInPlace(MatrixConnector):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        folder = self._cursor.path.parent if self._cursor.path else None
+        self._cursor = InPlaceCursorFile(folder, "matrix", self._cursor.conversation)
+
+
+class MatrixNoBackfill(MatrixConnector):
+    """Takes a limited timeline as all there is: what did not fit in one sync is lost."""
+
+    def _gap(self, prev_batch: str, since: str) -> list[dict[str, Any]]:
+        return []
+
+
+class MatrixNoReadTimeout(MatrixConnector):
+    """Long-polls with no read timeout: a connection that went half-open holds it forever."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_http.timeout = httpx.Timeout(REQUEST_TIMEOUT_S, read=None)
+
+
+matrix_cursor_in_memory = _NoStateFolderEnv(_factory(MatrixConnector))
+matrix_cursor_written_in_place = _factory(MatrixCursorWrittenInPlace)
+matrix_no_backfill = _factory(MatrixNoBackfill)
+matrix_no_read_timeout = _factory(MatrixNoReadTimeout)
+discord_cursor_in_memory = _NoStateFolderEnv(_discord(DiscordConnector))
+tmux_offset_in_memory = _NoStateFolderEnv(_tmux(TmuxConnector))
 
 
 # --- a pass-through wrapper, for the cleanup and secrets tests ------------------------------

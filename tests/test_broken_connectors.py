@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conformance_report import caught_as_planted, read_report
+from conformance_report import Report, caught_as_planted, read_report
 
+from mosaic_conformance.catalogue import CATALOGUE
 from mosaic_conformance.harness.chat.homeserver.synapse import SynapseHomeserver
 
 pytest_plugins = ["pytester", "homeserver_fixtures"]  # the shared Synapse
@@ -40,7 +41,6 @@ EXPECTED = {
 # the shipped connector recovers in a second or two.
 SHORT_RECOVERY = ("--conformance-connector-recovery-wait", "20")
 EXPECTED_ALONE: dict[str, tuple[set[str], tuple[str, ...]]] = {
-    "sync_without_since": ({"CONN.11"}, SHORT_RECOVERY),
     "stops_polling_after_an_error_answer": ({"CONN.11"}, ("-k", "429-answers", *SHORT_RECOVERY)),
     "delivers_newest_first": ({"CONN.11"}, SHORT_RECOVERY),
     "no_sender_filter": ({"CONN.12"}, ()),
@@ -72,6 +72,7 @@ needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 # Each variant above -> (requirement, the test meant to catch it, a fragment of its message):
 # caught there, in the call phase, for the reason it was planted (a setup error never counts).
 UNREACHABLE = "test_health_of_an_unreachable_server_is_not_reachable_in_bounded_time"
+THROUGH_FAULTS = "test_an_operator_writing_through_faults_loses_nothing"  # CONN.11's
 OWN_ECHO = ("CONN.7", "test_the_connectors_own_messages_are_not_echoed_back", "its own message")
 TWICE = ("CONN.6", "test_a_retried_send_is_delivered_once", "times, not once")
 RAISES = ("CONN.5", "test_send_that_cannot_deliver_returns_not_delivered_without_raising", "raised")
@@ -96,6 +97,16 @@ PLANTED: dict[str, tuple[str, str, str]] = {
     "delivers_after_unsubscribe": DEAF,
     "claims_authenticated_with_bad_token": TRUSTING,
     "hangs_on_unreachable_server": HANGS,
+    "stops_polling_after_an_error_answer": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "lost",
+    ),
+    "delivers_newest_first": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "out of order",
+    ),
     "no_sender_filter": STRANGERS,
     "no_room_filter": (
         "CONN.12",
@@ -122,10 +133,23 @@ PLANTED: dict[str, tuple[str, str, str]] = {
 
 def not_as_planted(pytester: pytest.Pytester, factory: str) -> list[str]:
     """How the run's catch of ``factory``'s defect differs from the plan (empty: as planted)."""
-    if factory not in PLANTED:
-        return []  # the CONN.11 variants: judged by their requirement's id alone
     requirement, test, fragment = PLANTED[factory]
     return caught_as_planted(read_report(pytester.path / "out"), requirement, test, fragment)
+
+
+CONNECTOR_REQUIREMENTS = {rid for rid, req in CATALOGUE.items() if req.subject == "connector"}
+
+
+def not_passed(outcomes: dict[str, str], *also: str) -> dict[str, str]:
+    """Each connector requirement (CONN.4-14) a run of a connector alone did not pass (nor
+    end as ``also``), and each other requirement it did not leave as not applicable (a
+    fleet's, the registry's CONN.1-3 among them)."""
+    judged = {rid: outcomes.get(rid, "missing") for rid in CONNECTOR_REQUIREMENTS}
+    others = {rid: o for rid, o in outcomes.items() if rid not in CONNECTOR_REQUIREMENTS}
+    return {
+        **{rid: o for rid, o in judged.items() if o not in ("passed", *also)},
+        **{rid: o for rid, o in others.items() if o != "not-applicable"},
+    }
 
 
 def homeserver_args(synapse: SynapseHomeserver) -> tuple[str, ...]:
@@ -155,7 +179,8 @@ def run_suite(pytester: pytest.Pytester, *connector_args: str) -> tuple[int, dic
 
 # CONN.11's answer faults wait out the connector's retries: a quarter of a run. Where a variant
 # does not break CONN.11, its dropped-connection test alone judges it.
-ANSWER_FAULTS = ("-k", "not 5xx-answers and not 429-answers")
+# The half-open link waits out the connector's read timeout; its own variant below judges it.
+ANSWER_FAULTS = ("-k", "not 5xx-answers and not 429-answers and not half-open-link")
 
 
 @pytest.mark.parametrize("factory", EXPECTED)
@@ -197,7 +222,7 @@ def test_the_shipped_matrix_connector_passes_everything(
     ret, outcomes, tail = run_suite(
         pytester, *homeserver_args(synapse), "--conformance-connector", "matrix"
     )
-    assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}, tail
+    assert not_passed(outcomes) == {}, tail
     assert ret == 0
 
 
@@ -209,7 +234,7 @@ def test_the_shipped_connector_passes_as_a_program_over_json_lines(
     ret, outcomes, tail = run_suite(
         pytester, *homeserver_args(synapse), "--conformance-connector-cmd", cmd
     )
-    assert {rid: o for rid, o in outcomes.items() if o != "passed"} == {}, tail
+    assert not_passed(outcomes) == {}, tail
     assert ret == 0
 
 
@@ -263,7 +288,7 @@ def test_suite_fails_a_broken_tmux_or_discord_connector_on_its_requirement(
 @needs_tmux
 def test_the_shipped_tmux_connector_passes(pytester: pytest.Pytester) -> None:
     ret, outcomes, tail = run_suite(pytester, "--conformance-connector", "tmux")
-    assert {rid: o for rid, o in outcomes.items() if o not in ("passed", "skipped")} == {}, tail
+    assert not_passed(outcomes, "skipped") == {}, tail
     assert outcomes["CONN.4"] == "passed", tail
     assert ret == 0
 
@@ -447,3 +472,100 @@ def test_tmux_missing_from_path_is_one_unavailable_reason_not_a_failure(
 
 
 REGISTRY = ("CONN.1", "CONN.2", "CONN.3")  # judged without a target
+
+
+# --- restarts, long outages, half-open links (issue 18) -------------------------------------
+# Each variant is judged on its requirement alone (--conformance-only), in the test meant to
+# catch it (-k), and must fail there, in the call phase, for the planted reason.
+
+RESTARTED = "test_a_restarted_connector_delivers_what_was_posted_while_it_was_down"
+ISSUE18_MATRIX: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
+    # factory: requirement, test, message fragment, selection
+    "matrix_cursor_in_memory": ("CONN.13", RESTARTED, "lost", ()),
+    # A cursor written in place survives a clean restart; only a crash mid-write tears it.
+    "matrix_cursor_written_in_place": ("CONN.13", RESTARTED, "lost", ()),
+    "matrix_no_backfill": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "lost",
+        ("-k", "long-outage", *SHORT_RECOVERY),
+    ),
+    "matrix_no_read_timeout": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "lost",
+        ("-k", "half-open-link", *SHORT_RECOVERY),
+    ),
+    # The dropped connection lands under a /sync that brings messages: the since it forgets
+    # costs a replay, every time.
+    "sync_without_since": (
+        "CONN.11",
+        THROUGH_FAULTS,
+        "delivered more than once",
+        ("-k", "dropped-connections", *SHORT_RECOVERY),
+    ),
+}
+ISSUE18_CHAT = {
+    "discord_cursor_in_memory": ("CONN.13", RESTARTED, "lost"),
+    "tmux_offset_in_memory": ("CONN.13", RESTARTED, "lost"),
+}
+
+
+def run_proof(pytester: pytest.Pytester, *args: str) -> tuple[Report, str]:
+    _ret, _outcomes, tail = run_suite(pytester, *args)
+    return read_report(pytester.path / "out"), tail
+
+
+def outcomes_of(report: Report, requirement: str) -> dict[str, str]:
+    """The outcome of each test of ``requirement``, by its node id's parameters."""
+    return {
+        r.test.rsplit("[", 1)[-1].rstrip("]"): r.outcome
+        for r in report.requirements[requirement].results
+    }
+
+
+@pytest.mark.parametrize("factory", ISSUE18_MATRIX)
+def test_suite_catches_a_connector_that_loses_messages_across_restarts_and_outages(
+    pytester: pytest.Pytester, synapse: SynapseHomeserver, factory: str
+) -> None:
+    requirement, test, fragment, selection = ISSUE18_MATRIX[factory]
+    report, tail = run_proof(
+        pytester,
+        *homeserver_args(synapse),
+        *("--conformance-connector-factory", f"broken_connectors:{factory}", *selection),
+        *("--conformance-only", requirement),
+    )
+    assert not caught_as_planted(report, requirement, test, fragment), tail
+    if factory == "matrix_cursor_written_in_place":
+        assert outcomes_of(report, requirement) == {"closed": "passed", "crashed": "failed"}, tail
+
+
+def test_suite_restarts_a_program_as_a_new_process(
+    pytester: pytest.Pytester, synapse: SynapseHomeserver
+) -> None:
+    """A program that keeps its cursor in memory loses what was posted while it was down,
+    closed (end of input) and killed (SIGKILL) alike."""
+    adapter = [sys.executable, "-m", "mosaic_conformance.connectors.jsonlines", "serve"]
+    factory = "broken_connectors:matrix_cursor_in_memory"
+    cmd = shlex.join([*adapter, "--kind", "matrix", "--factory", factory])
+    report, tail = run_proof(
+        pytester,
+        *homeserver_args(synapse),
+        *("--conformance-connector-cmd", cmd, "--conformance-only", "CONN.13"),
+    )
+    assert not caught_as_planted(report, "CONN.13", RESTARTED, "lost"), tail
+    assert outcomes_of(report, "CONN.13") == {"closed": "failed", "crashed": "failed"}, tail
+
+
+@pytest.mark.parametrize("factory", [_chat_case(f) for f in ISSUE18_CHAT])
+def test_suite_catches_a_tmux_or_discord_connector_that_forgets_across_restarts(
+    pytester: pytest.Pytester, factory: str
+) -> None:
+    requirement, test, fragment = ISSUE18_CHAT[factory]
+    report, tail = run_proof(
+        pytester,
+        *("--conformance-connector", factory.partition("_")[0]),
+        *("--conformance-connector-factory", f"broken_connectors:{factory}"),
+        *("--conformance-only", requirement),
+    )
+    assert not caught_as_planted(report, requirement, test, fragment), tail

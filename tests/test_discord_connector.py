@@ -3,8 +3,9 @@ itself. The connector suite judges the rest (tests/test_broken_connectors.py).""
 
 from __future__ import annotations
 
-import itertools
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from mosaic_conformance.connectors import (
     DiscordConfig,
     OrchestratorConnector,
     OutboundMessage,
+    SendResult,
     default_registry,
 )
 from mosaic_conformance.connectors.discord import (
@@ -29,8 +31,10 @@ from mosaic_conformance.connectors.discord import (
 )
 from mosaic_conformance.harness.chat.discord import DiscordScenario, DiscordTarget
 from mosaic_conformance.harness.chat.discord_standin import DiscordStandIn
+from mosaic_conformance.harness.chat.faults import ANSWER_REPLACED
 from mosaic_conformance.harness.chat.target import TargetOptions, Variant
 from mosaic_conformance.suites.connector.conftest import Inbox, unique
+from mosaic_conformance.wait import wait_for
 
 Maker = Callable[[ConnectorConfig, Mapping[str, str]], OrchestratorConnector]
 
@@ -47,9 +51,13 @@ def _target(standin: DiscordStandIn, make: Maker, workdir: Path) -> DiscordTarge
 
 @pytest.fixture
 def scenario(standin: DiscordStandIn, tmp_path: Path) -> Iterator[DiscordScenario]:
-    with _target(standin, create_connector, tmp_path).scenario() as made:
-        assert isinstance(made, DiscordScenario)
-        yield made
+    target = _target(standin, create_connector, tmp_path)
+    try:
+        with target.scenario() as made:
+            assert isinstance(made, DiscordScenario)
+            yield made
+    finally:
+        target.close()
 
 
 # Discord specifics
@@ -70,20 +78,21 @@ def test_retries_reuse_the_nonce_with_enforce_nonce(scenario: DiscordScenario) -
 def test_waits_out_a_429_for_its_retry_after(scenario: DiscordScenario) -> None:
     connector = scenario.connect()
     assert connector.health().authenticated
-    start = len(scenario.standin.requests)
-    scenario.standin.rate_limit_next(2, retry_after=0.4)
+    refused = scenario.proxy.counts().get(ANSWER_REPLACED, 0)
+    scenario.proxy.fail_next(429, 2, retry_after=0.4)
+    start = time.monotonic()
     result = connector.send(OutboundMessage("after the rate limit"))
+    took = time.monotonic() - start
     assert result.delivered, result.error
-    times = [when for when, _method, _target in scenario.standin.requests[start:]]
-    assert len(times) == 3, "two refused tries, then the one that lands"
-    assert all(later - earlier >= 0.39 for earlier, later in itertools.pairwise(times))
+    assert scenario.proxy.counts()[ANSWER_REPLACED] - refused == 2, "two refused tries"
+    assert took >= 0.79, f"both retry_after waits were waited out, not {took:.2f} s"
 
 
 def test_a_rate_limit_longer_than_the_send_deadline_is_not_waited(
     scenario: DiscordScenario,
 ) -> None:
     connector = scenario.connect()
-    scenario.standin.rate_limit_next(1, retry_after=3600)
+    scenario.proxy.fail_next(429, 1, retry_after=3600)
     result = connector.send(OutboundMessage("in an hour"))
     assert not result.delivered
     assert "429" in (result.error or "")
@@ -91,13 +100,13 @@ def test_a_rate_limit_longer_than_the_send_deadline_is_not_waited(
 
 def test_server_errors_are_retried_then_reported(scenario: DiscordScenario) -> None:
     connector = scenario.connect()
-    scenario.standin.fail_with(503)
+    scenario.proxy.fail_next(503, 100)
     result = connector.send(OutboundMessage("while Discord is down"))
     assert not result.delivered
     assert "503" in (result.error or "")
     health = connector.health()
     assert (health.reachable, health.authenticated) == (True, False)
-    scenario.standin.fail_with(None)
+    scenario.proxy.clear_faults()
     assert connector.send(OutboundMessage("back again")).delivered
 
 
@@ -191,3 +200,104 @@ def test_standin_follows_the_documented_api(standin: DiscordStandIn) -> None:
         active = api.get(f"/guilds/{guild}/threads/active").json()["threads"]
         assert ids[0] in [t["id"] for t in active]
         assert api.get("/channels/1/messages").json()["code"] == 10003
+
+
+# Restarts, archived threads, close
+
+
+def _connector(
+    scenario: DiscordScenario, state_dir: Path, cls: type[DiscordConnector] = DiscordConnector
+) -> DiscordConnector:
+    """A connector straight to the stand-in, polling fast, keeping its cursor in ``state_dir``."""
+    config = DiscordConfig(
+        scenario.channel_id, (scenario.operator.sender_id,), scenario.standin.api_base
+    )
+    return cls(config, scenario.bot.token or "", state_dir=state_dir, poll_interval=0.05)
+
+
+class IgnoresArchivedThreads(DiscordConnector):
+    def _archived_threads(self, since: object, deadline: float) -> Iterator[dict[str, object]]:
+        return iter(())
+
+
+@pytest.mark.parametrize(
+    "cls", [DiscordConnector, IgnoresArchivedThreads], ids=["shipped", "no-archived"]
+)
+def test_a_reply_in_a_thread_archived_before_the_next_poll_is_delivered(
+    scenario: DiscordScenario, tmp_path: Path, cls: type[DiscordConnector]
+) -> None:
+    thread_id = scenario.operator.open_thread(unique("a thread"))
+    connector, inbox = _connector(scenario, tmp_path, cls), Inbox()
+    connector.subscribe(inbox)
+    reply, fence = unique("a reply, then the thread is archived"), unique("fence")
+    with scenario.standin.paused():  # no poll in between: the thread is archived at once
+        scenario.operator.post(reply, thread_id=thread_id)
+        scenario.standin.archive_thread(thread_id)
+    scenario.operator.post(fence)
+    inbox.wait_for(fence)
+    connector.close()
+    delivered = [m for m in inbox.messages if m.text == reply]
+    if cls is DiscordConnector:
+        assert [m.thread_id for m in delivered] == [thread_id]
+    else:  # the check fails without the archived threads
+        assert delivered == []
+
+
+def test_a_restarted_connector_resumes_its_channel_and_threads(
+    scenario: DiscordScenario, tmp_path: Path
+) -> None:
+    history = unique("before the first start")
+    scenario.operator.post(history)
+    first, inbox = _connector(scenario, tmp_path), Inbox()
+    first.subscribe(inbox)
+    thread_id = scenario.operator.open_thread(unique("a thread"))
+    seen = unique("seen before the restart")
+    scenario.operator.post(seen, thread_id=thread_id)
+    inbox.wait_for(seen)
+    first.close()
+    down = [unique("while down, in the channel"), unique("while down, in the thread")]
+    scenario.operator.post(down[0])
+    scenario.operator.post(down[1], thread_id=thread_id)
+    second, again = _connector(scenario, tmp_path), Inbox()
+    second.subscribe(again)
+    again.wait_for(down[1])
+    second.close()
+    assert again.texts() == down
+    assert [m.thread_id for m in again.messages] == [None, thread_id]
+
+
+def test_a_corrupted_cursor_is_a_warning_and_no_history_is_replayed(
+    scenario: DiscordScenario, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = _connector(scenario, tmp_path)
+    first.subscribe(Inbox())
+    scenario.operator.post(unique("history"))
+    first.close()
+    for saved in tmp_path.glob("discord-*.json"):
+        saved.write_text('{"format": 1, "conversation"')
+    caplog.set_level(logging.WARNING)
+    second, inbox = _connector(scenario, tmp_path), Inbox()
+    second.subscribe(inbox)
+    fence = unique("after the restart")
+    scenario.operator.post(fence)
+    inbox.wait_for(fence)
+    second.close()
+    assert inbox.texts() == [fence]
+    assert "is ignored" in caplog.text
+
+
+def test_close_cuts_a_request_in_flight(scenario: DiscordScenario) -> None:
+    connector = scenario.connect(Variant.SILENT_SERVER)
+    result: list[SendResult] = []
+    sender = threading.Thread(target=lambda: result.append(connector.send(OutboundMessage("x"))))
+    sender.start()
+    wait_for(
+        lambda: scenario._silent is not None and scenario._silent._held, what="a request", timeout=5
+    )
+    start = time.monotonic()
+    connector.close()
+    took = time.monotonic() - start
+    sender.join(timeout=5)
+    assert took < 1.0, f"close took {took:.2f} s"
+    assert len(result) == 1
+    assert not result[0].delivered

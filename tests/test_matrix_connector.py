@@ -4,8 +4,11 @@ end to end on Synapse; these pin the details the issue names)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +21,9 @@ from mosaic_conformance.connectors.matrix import (
     create_connector,
 )
 from mosaic_conformance.connectors.types import InboundMessage, OutboundMessage
+from mosaic_conformance.harness.chat.target import SilentServer
+from mosaic_conformance.suites.connector.conftest import Inbox
+from mosaic_conformance.wait import wait_for
 
 TOKEN = "syt_secret_token_value_123"
 ROOM = "!abc/def:example.test"
@@ -28,8 +34,11 @@ CONFIG = MatrixConfig("http://hs.test", ME, ROOM, (OPERATOR,))
 Responder = Callable[[httpx.Request], httpx.Response]
 
 
-def connector(respond: Responder, **kwargs: float) -> MatrixConnector:
-    return MatrixConnector(CONFIG, TOKEN, transport=httpx.MockTransport(respond), **kwargs)
+def connector(
+    respond: Responder, state_dir: Path | None = None, **kwargs: float
+) -> MatrixConnector:
+    transport = httpx.MockTransport(respond)
+    return MatrixConnector(CONFIG, TOKEN, state_dir=state_dir, transport=transport, **kwargs)
 
 
 def test_send_percent_encodes_the_room_and_reuses_the_txn_id_across_retries() -> None:
@@ -173,7 +182,7 @@ def test_subscribe_filters_syncs_resumes_from_since_and_drops_what_is_not_the_op
     assert syncs[2]["since"] == "s2"
     sync_filter = json.loads(syncs[1]["filter"])
     assert sync_filter["room"]["rooms"] == [ROOM]
-    assert sync_filter["room"]["timeline"]["limit"] == TIMELINE_LIMIT > 10
+    assert sync_filter["room"]["timeline"]["limit"] == TIMELINE_LIMIT
 
 
 def test_the_token_never_appears_in_a_repr() -> None:
@@ -193,3 +202,153 @@ def test_the_factory_takes_the_token_from_the_environment_only(
     assert isinstance(made, MatrixConnector)
     assert made.kind == "matrix"
     made.close()
+
+
+def test_a_caller_retrying_the_same_message_reuses_its_txn_id() -> None:
+    paths: list[str] = []
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return httpx.Response(200, json={"event_id": "$same"})
+
+    sender, message = connector(respond), OutboundMessage("once")
+    sender.send(message)
+    sender.send(message)
+    assert paths[0] == paths[1]
+    assert paths[0].endswith(message.key)
+
+
+def _event(body: str, sender: str = OPERATOR) -> dict[str, object]:
+    return {
+        "type": "m.room.message",
+        "event_id": f"${body}",
+        "sender": sender,
+        "origin_server_ts": 1_700_000_000_000,
+        "content": {"msgtype": "m.text", "body": body},
+    }
+
+
+class Homeserver:
+    """A scripted homeserver for the transport: ``/sync`` answers by ``since`` (a dict of
+    bodies), every request recorded; an unscripted ``since`` is held, then answered empty."""
+
+    def __init__(self, syncs: dict[str | None, dict[str, object]]) -> None:
+        self.syncs = syncs
+        self.requests: list[httpx.Request] = []
+        self.messages: list[dict[str, object]] = []  # /messages pages, in order
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if request.url.path.endswith("/messages"):
+            return httpx.Response(200, json=self.messages.pop(0))
+        since = request.url.params.get("since")
+        if since in self.syncs:
+            return httpx.Response(200, json=self.syncs[since])
+        time.sleep(0.05)
+        return httpx.Response(200, json={"next_batch": since})
+
+    def sinces(self) -> list[str | None]:
+        return [r.url.params.get("since") for r in self.requests if r.url.path.endswith("/sync")]
+
+
+def _timeline(*events: dict[str, object], **fields: object) -> dict[str, object]:
+    return {"rooms": {"join": {ROOM: {"timeline": {"events": list(events), **fields}}}}}
+
+
+def test_a_limited_timeline_is_back_filled_from_messages_oldest_first() -> None:
+    server = Homeserver(
+        {
+            None: {"next_batch": "s1"},
+            "s1": {
+                "next_batch": "s2",
+                **_timeline(_event("m4"), _event("m5"), limited=True, prev_batch="p4"),
+            },
+        }
+    )
+    server.messages = [
+        {"chunk": [_event("m3"), _event("m2")], "end": "p2"},
+        {"chunk": [_event("m1")], "end": "p1"},
+        {"chunk": []},
+    ]
+    made, inbox = connector(server), Inbox()
+    made.subscribe(inbox)
+    inbox.wait_for("m5", timeout=5)
+    made.close()
+    assert inbox.texts() == ["m1", "m2", "m3", "m4", "m5"]
+    pages = [r.url.params for r in server.requests if r.url.path.endswith("/messages")]
+    assert [(p["from"], p["to"], p["dir"]) for p in pages] == [
+        ("p4", "s1", "b"),
+        ("p2", "s1", "b"),
+        ("p1", "s1", "b"),
+    ]
+
+
+def test_the_cursor_is_saved_and_a_new_connector_resumes_from_it(tmp_path: Path) -> None:
+    server = Homeserver(
+        {None: {"next_batch": "s1"}, "s1": {"next_batch": "s2", **_timeline(_event("one"))}}
+    )
+    first, inbox = connector(server, tmp_path), Inbox()
+    first.subscribe(inbox)
+    inbox.wait_for("one", timeout=5)
+    first.close()
+    (saved,) = tmp_path.glob("matrix-*.json")
+    assert json.loads(saved.read_text())["cursor"] == {"since": "s2", "delivered": ["$one"]}
+    # s1 again, as a homeserver might: the event delivered before is not delivered again.
+    server.syncs["s2"] = {"next_batch": "s3", **_timeline(_event("one"), _event("two"))}
+    before = len(server.sinces())
+    second, again = connector(server, tmp_path), Inbox()
+    second.subscribe(again)
+    again.wait_for("two", timeout=5)
+    second.close()
+    assert server.sinces()[before] == "s2", "the first sync goes on from the saved since"
+    assert again.texts() == ["two"]
+
+
+@pytest.mark.parametrize(
+    "content", ["", "{not json", '{"format": 1, "conversation": "@x in !y", "cursor": {}}']
+)
+def test_a_corrupted_cursor_is_a_warning_and_a_start_from_the_present(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: str
+) -> None:
+    server = Homeserver({None: {"next_batch": "now"}})
+    first = connector(server, tmp_path)
+    first.subscribe(Inbox())
+    first.close()
+    (saved,) = tmp_path.glob("matrix-*.json")
+    saved.write_text(content)
+    caplog.set_level(logging.WARNING)
+    before = len(server.sinces())
+    second = connector(server, tmp_path)
+    second.subscribe(Inbox())
+    second.close()
+    assert "is ignored" in caplog.text
+    assert str(saved) in caplog.text
+    assert server.sinces()[before] is None, "a start from the present: an initial sync"
+
+
+def test_each_start_from_the_present_asks_a_sync_of_its_own() -> None:
+    """Synapse answers a repeated /sync from a cache, with the old position."""
+    server = Homeserver({None: {"next_batch": "s1"}})
+    for _ in range(2):
+        made = connector(server)
+        made.subscribe(Inbox())
+        made.close()
+    initial = [r.url.params["filter"] for r in server.requests if "since" not in r.url.params]
+    assert len(initial) >= 2
+    assert len(set(initial)) == len(initial)
+
+
+def test_close_cuts_a_long_poll_in_flight() -> None:
+    with SilentServer() as silent:
+        made = MatrixConnector(MatrixConfig(silent.url, ME, ROOM, (OPERATOR,)), TOKEN)
+        made._since = "s1"  # as from a saved cursor: the first request is the long-poll
+        made.subscribe(Inbox())
+        poller = made._poller
+        assert poller is not None
+        wait_for(lambda: silent._held, what="the long-poll to reach the server", timeout=5)
+        start = time.monotonic()
+        made.close()
+        took = time.monotonic() - start
+        poller.join(timeout=2)
+    assert took < 1.0, f"close took {took:.2f} s"
+    assert not poller.is_alive()

@@ -38,9 +38,16 @@ def connector_config(block: Mapping[str, Any] | None) -> ConnectorConfig | None:
             matrix=MatrixConfig(**matrix) if matrix else None,
             discord=DiscordConfig(**discord) if discord else None,
             tmux=TmuxConfig(**tmux) if tmux else TmuxConfig(),
+            state_dir=_state_dir(block.get("state_dir")),
         )
     except TypeError as exc:  # an unknown or missing field
         raise ValueError(f"the connector block does not fit: {exc}") from exc
+
+
+def _state_dir(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ValueError(f"connector.state_dir must be a folder path, not {value!r}")
 
 
 def connector_block(config: ConnectorConfig) -> dict[str, Any]:

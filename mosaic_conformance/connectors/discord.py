@@ -2,36 +2,45 @@
 
 - ``send`` posts to the configured channel, or to the thread named by ``thread_id`` (a
   Discord thread is a channel of its own: ``POST /channels/{thread_id}/messages``). Each
-  send carries a ``nonce`` with ``enforce_nonce``, the same on every retry, so Discord
-  returns the message it already made instead of a second one (CONN.6). Text longer than
-  Discord's 2000 characters goes as several messages; the first one's id is returned.
+  send carries a ``nonce`` made from the message's ``key``, with ``enforce_nonce``, so every
+  retry (the connector's own, or a caller's of the same message) returns the message Discord
+  already made instead of a second one (CONN.6). Text longer than Discord's 2000 characters
+  goes as several messages; the first one's id is returned.
 - ``subscribe`` polls ``GET /channels/{id}/messages?after=LAST`` and, for the channel's
-  active threads (``GET /guilds/{guild}/threads/active``), each thread with news. The last
-  id seen per channel and thread is kept, so errors, restarts and resubscribes lose and
-  double nothing. It drops the bot's own messages and, when ``operators`` is set, those of
-  anyone else.
+  threads, each thread with news: the active ones (``GET /guilds/{guild}/threads/active``)
+  and those archived since the last look (``GET /channels/{id}/threads/archived/public``: a
+  reply can land just before a thread is archived). The last id seen per channel and thread is
+  kept, and saved atomically in the state folder (:mod:`.state`), so errors, restarts of the
+  connector and resubscribes lose and double nothing. It drops the bot's own messages and,
+  when ``operators`` is set, those of anyone else.
 - ``health`` is ``GET /users/@me``: 200 is reachable and authenticated, 401 reachable but
   not authenticated, no answer in time is not reachable.
 
-Every request has a bounded timeout; a 429 is waited out for its ``retry_after``, and
-while it lasts no other request of this connector goes out. The token comes from
+Every request has a bounded timeout (a half-open connection is given up and made again); a
+429 is waited out for its ``retry_after``, and while it lasts no other request of this
+connector goes out. ``close()`` cuts a request in flight. The token comes from
 ``DISCORD_BOT_TOKEN`` and is never part of an error, a log line or a repr.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
-import secrets
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
+import tenacity
 
 from ..contract import DISCORD_TOKEN_ENV
+from .http import AbortableTransport
+from .hub import Subscribers
+from .state import CursorFile, state_folder
 from .types import (
     ConnectorConfig,
     ConnectorHealth,
@@ -54,6 +63,11 @@ PAGE = 100  # the most messages one GET returns
 DELIVERED_TYPES = (0, 19)  # DEFAULT and REPLY; system messages are not the operator's words
 MAX_BACKOFF = 30.0
 SEND_ATTEMPTS = 4  # with backoff 0.25s, 0.5s, 1s: a refused connection fails in ~2s
+NONCE_BYTES = 11  # 22 hex characters: room for "-NN" within Discord's 25
+ARCHIVED_PAGE = 50
+# Threads archived up to this long before the last look are looked at again: Discord stamps
+# archive times by its clock, the horizon is taken by ours.
+CLOCK_SLACK = dt.timedelta(seconds=60)
 
 
 class MissingToken(ValueError):
@@ -86,6 +100,28 @@ def _chunks(text: str) -> list[str]:
     return [text[i : i + MAX_CONTENT] for i in range(0, len(text), MAX_CONTENT)] or [text]
 
 
+def _nonce(key: str) -> str:
+    """The nonce of a message: the same for every send of the same key."""
+    return hashlib.blake2b(key.encode(), digest_size=NONCE_BYTES).hexdigest()
+
+
+def _snowflake_of(moment: dt.datetime) -> int:
+    return (int(moment.timestamp() * 1000) - DISCORD_EPOCH_MS) << 22
+
+
+def _parse_time(text: object) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class Closed(Exception):
+    """The connector was closed while waiting to try again."""
+
+
 class DiscordConnector:
     """The orchestrator's side of one Discord channel, as a bot."""
 
@@ -94,6 +130,7 @@ class DiscordConnector:
         config: DiscordConfig,
         token: str,
         *,
+        state_dir: Path | None = None,
         poll_interval: float = 1.0,
         request_timeout: float = 10.0,
         send_deadline: float = 15.0,
@@ -105,6 +142,7 @@ class DiscordConnector:
         self._poll_interval = poll_interval
         self._send_deadline = send_deadline
         self._health_timeout = health_timeout
+        self._transport = AbortableTransport()
         self._client = httpx.Client(
             base_url=config.api_base.rstrip("/"),
             headers={
@@ -112,17 +150,22 @@ class DiscordConnector:
                 "User-Agent": "DiscordBot (https://pypi.org/project/mosaic-conformance, 0.1)",
             },
             timeout=httpx.Timeout(request_timeout, connect=min(5.0, request_timeout)),
+            transport=self._transport,
         )
         self._blocked_until = 0.0  # monotonic: a 429 holds every request until then
         self._lock = threading.RLock()  # held while handlers run: unsubscribe waits for them
-        self._handlers: dict[int, Handler] = {}
-        self._next_token = 0
+        self._subscribers = Subscribers(self._lock)
         self._me: str | None = None  # the bot's user id
         self._guild_id: str | None = None
         self._cursors: dict[str, int] | None = None  # channel or thread id -> last id seen
+        self._origin = 0  # a snowflake of the first start: nothing older is ever delivered
+        self._archived_horizon: dt.datetime | None = None  # threads archived since: look again
+        self._saved: dict[str, Any] | None = None
         self._poller: threading.Thread | None = None
         self._closed = threading.Event()
         self._last_seen: str | None = None
+        self._cursor_file = CursorFile(state_dir, "discord", f"channel {config.channel_id}")
+        self._resume(self._cursor_file.load())
 
     @property
     def kind(self) -> ConnectorKind:
@@ -132,6 +175,43 @@ class DiscordConnector:
         return (
             f"DiscordConnector(channel_id={self.config.channel_id!r}, api={self.config.api_base!r})"
         )
+
+    # the cursors, saved
+
+    def _resume(self, saved: Mapping[str, Any] | None) -> None:
+        if saved is None:
+            return
+        try:
+            cursors = {str(k): int(v) for k, v in saved["cursors"].items()}
+            origin = int(saved["origin"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self._cursor_file.distrust("its cursors are not channel ids with message ids")
+            return
+        if self.config.channel_id not in cursors:
+            self._cursor_file.distrust("it has no cursor for the channel")
+            return
+        self._cursors, self._origin = cursors, origin
+        self._archived_horizon = _parse_time(saved.get("archived_horizon"))
+
+    def _save_cursors(self) -> None:
+        with self._lock:
+            if self._cursors is None:
+                return
+            horizon = self._archived_horizon
+            cursor = {
+                "cursors": {k: str(v) for k, v in self._cursors.items()},
+                "origin": str(self._origin),
+                "archived_horizon": horizon.isoformat() if horizon else None,
+            }
+            if cursor["cursors"] == (self._saved or {}).get("cursors"):
+                return  # nothing delivered since: the horizon alone is not worth a write
+            self._saved = cursor
+        self._cursor_file.save(cursor)
+
+    def _pause(self, seconds: float) -> None:
+        """tenacity's sleep: wait before the next try, unless the connector closes."""
+        if self._closed.wait(seconds):
+            raise Closed
 
     # the HTTP layer
 
@@ -184,7 +264,7 @@ class DiscordConnector:
         text = message.text + "".join(f"\n📎 {a}" for a in message.attachments)
         channel_id = message.thread_id or self.config.channel_id
         deadline = time.monotonic() + self._send_deadline
-        base_nonce = secrets.token_hex(11)  # 22 characters: room for "-NN" within 25
+        base_nonce = _nonce(message.key)
         first_id: str | None = None
         try:
             for index, chunk in enumerate(_chunks(text)):
@@ -193,6 +273,8 @@ class DiscordConnector:
                 if isinstance(sent, SendResult):
                     return sent
                 first_id = first_id or sent
+        except Closed:
+            return SendResult(delivered=False, error="the connector was closed while sending")
         except Exception as exc:  # CONN.5: a send never raises
             return SendResult(delivered=False, error=f"Sending to Discord failed: {exc!r}")
         return SendResult(delivered=True, message_id=first_id)
@@ -203,34 +285,43 @@ class DiscordConnector:
         """The new message's id, or the not-delivered result. Retries keep the nonce."""
         body = {"content": content, "nonce": nonce, "enforce_nonce": True}
         path = f"/channels/{channel_id}/messages"
-        backoff = 0.25
-        for attempt in range(1, SEND_ATTEMPTS + 1):
+
+        def attempt() -> str | SendResult:
+            """The id; a SendResult to give up with; or a string saying why to try again."""
             try:
                 response = self._request("POST", path, json=body, deadline=deadline)
             except RateLimited as exc:
                 return SendResult(delivered=False, error=str(exc))
             except httpx.TransportError as exc:
-                problem = f"no answer from {self.config.api_base}: {exc.__class__.__name__}"
-            else:
-                if response.status_code in (200, 201):
-                    return str(response.json()["id"])
-                if response.status_code < 500:
-                    refusal = f"Discord refused the message: {_error_text(response)}"
-                    return SendResult(delivered=False, error=refusal)
-                problem = f"Discord answered {_error_text(response)}"
-            if attempt == SEND_ATTEMPTS or time.monotonic() + backoff >= deadline:
-                break
-            time.sleep(backoff)
-            backoff *= 2
-        return SendResult(delivered=False, error=f"Not delivered after {attempt} tries: {problem}")
+                return f"no answer from {self.config.api_base}: {exc.__class__.__name__}"
+            if response.status_code in (200, 201):
+                return _Sent(str(response.json()["id"]))
+            if response.status_code < 500:
+                refusal = f"Discord refused the message: {_error_text(response)}"
+                return SendResult(delivered=False, error=refusal)
+            return f"Discord answered {_error_text(response)}"
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(SEND_ATTEMPTS)
+            | tenacity.stop_before_delay(max(0.0, deadline - time.monotonic())),
+            wait=tenacity.wait_exponential(multiplier=0.25),
+            retry=tenacity.retry_if_result(lambda outcome: type(outcome) is str),
+            sleep=self._pause,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        outcome = retrying(attempt)
+        if isinstance(outcome, _Sent):
+            return str(outcome)
+        if isinstance(outcome, SendResult):
+            return outcome
+        tries = retrying.statistics.get("attempt_number", SEND_ATTEMPTS)
+        return SendResult(delivered=False, error=f"Not delivered after {tries} tries: {outcome}")
 
     # subscribe
 
     def subscribe(self, handler: Handler) -> Unsubscribe:
         with self._lock:
-            token = self._next_token
-            self._next_token += 1
-            self._handlers[token] = handler
+            unsubscribe = self._subscribers.add(handler)
             if self._cursors is None:
                 self._start_cursors()
             if self._poller is None and not self._closed.is_set():
@@ -238,11 +329,6 @@ class DiscordConnector:
                     target=self._poll, name=f"discord-{self.config.channel_id}", daemon=True
                 )
                 self._poller.start()
-
-        def unsubscribe() -> None:
-            with self._lock:  # waits for a handler call in progress
-                self._handlers.pop(token, None)
-
         return unsubscribe
 
     def _start_cursors(self) -> None:
@@ -251,6 +337,9 @@ class DiscordConnector:
         If Discord cannot be asked now, start from the local clock's snowflake instead.
         """
         deadline = time.monotonic() + self._health_timeout
+        started = dt.datetime.now(dt.timezone.utc)
+        self._origin = _snowflake_of(started)
+        self._archived_horizon = started
         try:
             self._whoami(deadline)
             cursors = {self.config.channel_id: self._newest_id(self.config.channel_id, deadline)}
@@ -258,9 +347,9 @@ class DiscordConnector:
                 cursors[thread["id"]] = int(thread.get("last_message_id") or thread["id"])
         except (httpx.HTTPError, RateLimited, DiscordError) as exc:
             log.warning("Discord is not answering at subscribe (%r); starting from now", exc)
-            now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22  # a snowflake of now
-            cursors = {self.config.channel_id: now}
+            cursors = {self.config.channel_id: self._origin}
         self._cursors = cursors
+        self._save_cursors()
 
     def _whoami(self, deadline: float) -> str:
         if self._me is None:
@@ -289,50 +378,91 @@ class DiscordConnector:
         threads: list[dict[str, Any]] = response.json()["threads"]
         return [t for t in threads if t.get("parent_id") == self.config.channel_id]
 
-    def _poll(self) -> None:
-        backoff = self._poll_interval
-        while not self._closed.wait(backoff):
-            with self._lock:
-                if not self._handlers:
-                    self._poller = None  # the next subscribe starts a new poller
+    def _archived_threads(self, since: dt.datetime, deadline: float) -> Iterator[dict[str, Any]]:
+        """The channel's public threads archived since ``since``, newest archived first: a
+        reply may have landed in one just before it was archived. (A reply to a thread
+        archived earlier un-archives it: it is among the active ones then.)"""
+        path = f"/channels/{self.config.channel_id}/threads/archived/public"
+        params = {"limit": str(ARCHIVED_PAGE)}
+        while True:
+            response = self._request("GET", path, params=params, deadline=deadline)
+            _expect_ok(response)
+            page = response.json()
+            oldest: str | None = None
+            for thread in page.get("threads", []):
+                archived = _parse_time(thread.get("thread_metadata", {}).get("archive_timestamp"))
+                if archived is None or archived < since:
                     return
-            try:
-                self._poll_once()
-            except (httpx.HTTPError, RateLimited, DiscordError) as exc:
-                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
-                log.warning("Polling Discord failed (%r); again in %.1fs", exc, backoff)
-            except Exception:  # an answer of a shape we did not expect: keep polling
-                backoff = min(max(backoff * 2, 0.5), MAX_BACKOFF)
-                log.exception("Polling Discord failed; again in %.1fs", backoff)
-            else:
-                backoff = self._poll_interval
+                oldest = thread["thread_metadata"]["archive_timestamp"]
+                yield thread
+            if not page.get("has_more") or oldest is None:
+                return
+            params = {"limit": str(ARCHIVED_PAGE), "before": oldest}
+
+    def _poll(self) -> None:
+        polling = tenacity.Retrying(
+            wait=tenacity.wait_exponential(
+                multiplier=max(self._poll_interval, 0.25), max=MAX_BACKOFF
+            ),
+            retry=tenacity.retry_if_exception_type(Exception)
+            & tenacity.retry_if_not_exception_type(Closed),
+            sleep=self._pause,
+            before_sleep=lambda state: log.warning(
+                "Polling Discord failed (%r); again in %.1fs",
+                state.outcome.exception() if state.outcome else None,
+                state.upcoming_sleep,
+            ),
+        )
+        try:
+            while not self._closed.wait(self._poll_interval):
+                with self._lock:
+                    if not self._subscribers:
+                        self._poller = None  # the next subscribe starts a new poller
+                        return
+                polling(self._poll_once)  # an answer of a shape we did not expect included
+        except Closed:
+            pass
 
     def _poll_once(self) -> None:
+        """One look at the channel and its threads; what is new there is delivered oldest
+        first (ids are snowflakes: they sort by time), then the cursors are saved."""
         deadline = time.monotonic() + self._send_deadline
         me = self._whoami(deadline)
         assert self._cursors is not None
-        self._fetch_new(self.config.channel_id, None, me, deadline)
-        for thread in self._active_threads(deadline):
-            thread_id = str(thread["id"])
+        news = self._fetch_new(self.config.channel_id, None, deadline)
+        looked = dt.datetime.now(dt.timezone.utc)
+        horizon = (self._archived_horizon or looked) - CLOCK_SLACK
+        threads = {str(t["id"]): t for t in self._archived_threads(horizon, deadline)}
+        threads.update((str(t["id"]), t) for t in self._active_threads(deadline))
+        for thread_id, thread in threads.items():
             if thread_id not in self._cursors:
-                self._cursors[thread_id] = int(thread_id)  # new since we started: all of it
+                # New since we started: all of it, but never what was there before our start.
+                self._cursors[thread_id] = max(int(thread_id), self._origin)
             if int(thread.get("last_message_id") or 0) > self._cursors[thread_id]:
-                self._fetch_new(thread_id, thread_id, me, deadline)
+                news += self._fetch_new(thread_id, thread_id, deadline)
+        with self._lock:
+            for where, message in sorted(news, key=lambda found: int(found[1]["id"])):
+                self._dispatch(message, None if where == self.config.channel_id else where, me)
+                self._cursors[where] = max(self._cursors[where], int(message["id"]))
+            self._archived_horizon = looked
+        self._save_cursors()
 
-    def _fetch_new(self, channel_id: str, thread_id: str | None, me: str, deadline: float) -> None:
+    def _fetch_new(
+        self, channel_id: str, thread_id: str | None, deadline: float
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The messages of a channel or thread after its cursor, each with where it is."""
         assert self._cursors is not None
+        after, found = self._cursors[channel_id], []
         while True:
-            params = {"after": str(self._cursors[channel_id]), "limit": str(PAGE)}
+            params = {"after": str(after), "limit": str(PAGE)}
             path = f"/channels/{channel_id}/messages"
             response = self._request("GET", path, params=params, deadline=deadline)
             _expect_ok(response)
             page = sorted(response.json(), key=lambda m: int(m["id"]))
-            for message in page:
-                self._dispatch(message, thread_id, me)
-                with self._lock:
-                    self._cursors[channel_id] = int(message["id"])
+            found += [(thread_id or channel_id, message) for message in page]
             if len(page) < PAGE:
-                return
+                return found
+            after = int(page[-1]["id"])
 
     def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
         author = str(message["author"]["id"])
@@ -347,12 +477,7 @@ class DiscordConnector:
             ts=str(message["timestamp"]),
             thread_id=thread_id,
         )
-        with self._lock:
-            for handler in list(self._handlers.values()):
-                try:
-                    handler(inbound)
-                except Exception:
-                    log.exception("A subscriber of the Discord connector raised")
+        self._subscribers.deliver([inbound])
 
     # health
 
@@ -378,11 +503,20 @@ class DiscordConnector:
         return ConnectorHealth(True, False, self._last_seen, detail)
 
     def close(self) -> None:
-        self._closed.set()
-        poller = self._poller
+        """Stop at once: a request in flight is cut; the cursors are saved."""
+        with self._lock:
+            self._closed.set()
+            self._subscribers.clear()
+            poller = self._poller
+        self._transport.abort()
         if poller is not None and poller is not threading.current_thread():
-            poller.join(timeout=self._send_deadline + 5)
+            poller.join(timeout=5)
         self._client.close()
+        self._save_cursors()
+
+
+class _Sent(str):
+    """The id of a message Discord made (a plain string is a reason to try again)."""
 
 
 class DiscordError(Exception):
@@ -397,9 +531,14 @@ def _expect_ok(response: httpx.Response) -> None:
 
 
 def create_connector(
-    config: ConnectorConfig, environ: Mapping[str, str] | None = None
+    config: ConnectorConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    connector_class: type[DiscordConnector] = DiscordConnector,
 ) -> DiscordConnector:
-    """The registry's factory for ``discord``: the token from ``DISCORD_BOT_TOKEN``."""
+    """The registry's factory for ``discord``: the token from ``DISCORD_BOT_TOKEN``, the state
+    folder from the roster or ``MOSAIC_CONNECTOR_STATE_DIR``; ``connector_class``: a subclass
+    of the shipped connector to make instead."""
     env = os.environ if environ is None else environ
     if config.discord is None:
         raise ValueError(
@@ -412,13 +551,12 @@ def create_connector(
             f"{TOKEN_ENV} is not set: the Discord connector needs a bot token in the environment."
         )
     poll = env.get(POLL_ENV)
-    if poll is None:
-        return DiscordConnector(config.discord, token)
     try:
-        interval = float(poll)
+        interval = 1.0 if poll is None else float(poll)
     except ValueError:
         raise ValueError(f"{POLL_ENV} must be a number of seconds, not {poll!r}.") from None
-    return DiscordConnector(config.discord, token, poll_interval=interval)
+    state_dir = state_folder(config, env)
+    return connector_class(config.discord, token, state_dir=state_dir, poll_interval=interval)
 
 
 factory = create_connector  # the name the issue's brief uses

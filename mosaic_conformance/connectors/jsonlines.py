@@ -220,6 +220,12 @@ class CommandConnector:
             result.get("detail"),
         )
 
+    def kill(self) -> None:
+        """Kill the program without warning (SIGKILL), as a crash would; ``close`` still
+        cleans up after it."""
+        self._process.kill()
+        self._process.wait(timeout=CLOSE_TIMEOUT_S)
+
     def close(self) -> None:
         """End of input: the program answers what it was asked and exits within
         ``CLOSE_TIMEOUT_S``, or is killed. ``exit_problem`` says afterwards if it did not."""

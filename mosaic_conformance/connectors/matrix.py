@@ -1,15 +1,24 @@
 """The Matrix connector: the client-server API over httpx, no SDK.
 
-- ``send`` is ``PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}`` with one
-  txnId per message, reused by every retry, so the homeserver stores a retried message once.
-- ``subscribe`` long-polls ``/sync`` with a filter (this room, message events, a timeline
-  limit above the default 10), resumes from the saved ``since`` and backs off on errors; a
-  ``limited`` timeline is filled from ``/messages`` so that no message falls into the gap.
-  Its own messages, other rooms' and those of senders outside the operators are dropped.
+- ``send`` is ``PUT /_matrix/client/v3/rooms/{roomId}/send/m.room.message/{txnId}``; the txnId
+  is the message's ``key``, so every retry (the connector's own, or a caller's of the same
+  message) is stored once by the homeserver.
+- ``subscribe`` long-polls ``/sync`` with a filter (this room, message events), resumes from
+  the saved ``since`` and backs off on errors; a ``limited`` timeline (more messages waited than
+  one sync carries, after an outage or a restart) is back-filled from ``/messages``, so that no
+  message falls into the gap. Its own messages, other rooms' and those of senders outside the
+  operators are dropped.
+- The cursor (``since`` and the last events delivered) is saved atomically in the state folder
+  (:mod:`.state`) after each delivery, so a restarted connector delivers what was posted while
+  it was down, once, and nothing from before again.
 - ``health`` asks ``/_matrix/client/versions`` (reachable) and ``/account/whoami``
   (authenticated: a 401 ``M_UNKNOWN_TOKEN`` is reachable but not authenticated), within a
   bounded time.
 - Threads are ``m.thread`` relations, both ways.
+
+Every request has a read timeout (the long-poll's exceeds the time the server may hold it),
+so a half-open connection, one that stays open but carries nothing, is given up and made
+again. ``close()`` cuts a long-poll in flight and returns at once.
 
 The access token lives only in the request headers: never in a URL, a repr or an error.
 """
@@ -24,12 +33,17 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import tenacity
 
 from ..contract import MATRIX_TOKEN_ENV
+from .http import AbortableTransport
+from .hub import Subscribers
+from .state import CursorFile, state_folder
 from .types import (
     ConnectorConfig,
     ConnectorHealth,
@@ -45,18 +59,22 @@ from .types import (
 _log = logging.getLogger(__name__)
 
 TOKEN_ENV = MATRIX_TOKEN_ENV
+SYNC_ENV = "MOSAIC_MATRIX_SYNC_SECONDS"  # optional: how long the server may hold a /sync
 CLIENT_API = "/_matrix/client/v3"
 
 SYNC_TIMEOUT_S = 30.0  # how long the homeserver may hold a /sync open
-SYNC_READ_MARGIN_S = 15.0  # the sync read timeout exceeds the sync timeout by this much
+SYNC_READ_MARGIN_S = 5.0  # the sync read timeout exceeds the sync timeout by this much
 REQUEST_TIMEOUT_S = 10.0  # every other request
 HEALTH_BUDGET_S = 5.0  # health answers within about this time, whatever the server does
 SEND_ATTEMPTS = 4  # one send and three retries, all with the same txnId
-TIMELINE_LIMIT = 100  # events per room per sync (the server's default is 10)
-GAP_PAGES = 10  # at most this many /messages pages to fill a limited timeline
+# Events per sync: the servers' default. A longer backlog comes as a limited timeline and is
+# back-filled from /messages, GAP_PAGE events a page.
+TIMELINE_LIMIT = 10
+GAP_PAGE, GAP_PAGES = 100, 20  # at most 2,000 events back-filled after one gap
 BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.25, 30.0
-CLOSE_WAIT_S = 0.5  # how long close waits for the poller before leaving it to end alone
+CLOSE_WAIT_S = 2.0  # how long close waits for the poller, once its requests are cut
 REMEMBERED_EVENTS = 1024  # event ids kept to deliver each message once
+SAVED_EVENTS = 100  # of which the last ones are saved with the cursor
 
 
 def _now_iso() -> str:
@@ -92,6 +110,14 @@ def _retry_after_s(response: httpx.Response) -> float | None:
     return float(header) if header.replace(".", "", 1).isdigit() else None
 
 
+class Closed(Exception):
+    """The connector was closed while waiting to try again."""
+
+
+def _backoff() -> tenacity.wait.wait_base:
+    return tenacity.wait_exponential(multiplier=BACKOFF_FIRST_S, max=BACKOFF_MAX_S)
+
+
 class MatrixConnector:
     """An :class:`~.types.OrchestratorConnector` for one Matrix room."""
 
@@ -100,6 +126,7 @@ class MatrixConnector:
         config: MatrixConfig,
         access_token: str,
         *,
+        state_dir: Path | None = None,
         sync_timeout_s: float = SYNC_TIMEOUT_S,
         request_timeout_s: float = REQUEST_TIMEOUT_S,
         health_budget_s: float = HEALTH_BUDGET_S,
@@ -112,12 +139,13 @@ class MatrixConnector:
         self._health_budget_s = health_budget_s
         base = config.homeserver_url.rstrip("/")
         headers = {"Authorization": f"Bearer {access_token}"}
+        self._transports = [] if transport else [AbortableTransport(), AbortableTransport()]
         self._http = httpx.Client(
             base_url=base,
             headers=headers,
             timeout=request_timeout_s,
             trust_env=False,
-            transport=transport,
+            transport=transport or self._transports[0],
         )
         # The long-poll gets its own client, so that sends never queue behind it.
         self._sync_http = httpx.Client(
@@ -125,19 +153,21 @@ class MatrixConnector:
             headers=headers,
             timeout=httpx.Timeout(request_timeout_s, read=sync_timeout_s + SYNC_READ_MARGIN_S),
             trust_env=False,
-            transport=transport,
+            transport=transport or self._transports[1],
         )
         self._room_path = f"{CLIENT_API}/rooms/{quote(config.room_id, safe='')}"
         self._filter = json.dumps(self._sync_filter(), separators=(",", ":"))
 
         self._lock = threading.RLock()  # guards the fields below; held while handlers run
-        self._handlers: dict[int, Handler] = {}
-        self._next_handle = 0
+        self._subscribers = Subscribers(self._lock)
         self._since: str | None = None
         self._delivered: OrderedDict[str, None] = OrderedDict()
+        self._saved: dict[str, Any] | None = None  # the cursor as saved last
         self._last_seen: str | None = None
         self._poller: threading.Thread | None = None
         self._closed = threading.Event()
+        self._cursor = CursorFile(state_dir, "matrix", f"{config.user_id} in {config.room_id}")
+        self._resume(self._cursor.load())
 
     def __repr__(self) -> str:
         return f"MatrixConnector({self._config.user_id!r} in {self._config.room_id!r})"
@@ -146,33 +176,74 @@ class MatrixConnector:
     def kind(self) -> ConnectorKind:
         return "matrix"
 
+    # --- the cursor -----------------------------------------------------------------------
+
+    def _resume(self, saved: Mapping[str, Any] | None) -> None:
+        if saved is None:
+            return
+        since, delivered = saved.get("since"), saved.get("delivered", [])
+        if not isinstance(since, str) or not isinstance(delivered, list):
+            self._cursor.distrust("its since or delivered events are of the wrong type")
+            return
+        self._since = since
+        self._delivered.update((event_id, None) for event_id in delivered[-SAVED_EVENTS:])
+
+    def _save_cursor(self) -> None:
+        with self._lock:
+            if self._since is None:
+                return
+            cursor = {"since": self._since, "delivered": list(self._delivered)[-SAVED_EVENTS:]}
+            if cursor == self._saved:
+                return  # an empty sync that moved nothing: not worth a write
+            self._saved = cursor
+        self._cursor.save(cursor)
+
+    def _pause(self, seconds: float) -> None:
+        """tenacity's sleep: wait before the next try, unless the connector closes."""
+        if self._closed.wait(seconds):
+            raise Closed
+
     # --- send -----------------------------------------------------------------------------
 
     def send(self, message: OutboundMessage) -> SendResult:
-        txn_id = f"mosaic.{uuid.uuid4().hex}"  # one per message: every retry reuses it
+        txn_id = f"mosaic.{message.key}"  # the message's own: every retry reuses it
         path = f"{self._room_path}/send/m.room.message/{quote(txn_id, safe='')}"
         content = self._content(message)
-        error = "the message was never attempted"
-        delay = BACKOFF_FIRST_S
-        for attempt in range(SEND_ATTEMPTS):
-            if attempt and self._closed.wait(delay):
-                return SendResult(False, error="the connector was closed while sending")
-            delay = min(delay * 2, BACKOFF_MAX_S)
-            try:
-                response = self._http.put(path, json=content)
-            except httpx.HTTPError as exc:
-                error = f"the homeserver could not be reached: {type(exc).__name__}: {exc}"
-                continue
-            if response.status_code == 200:
-                self._saw_server()
-                event_id = response.json().get("event_id")
-                return SendResult(True, message_id=str(event_id) if event_id else None)
-            error = f"the homeserver refused the message: {_matrix_error(response)}"
-            if response.status_code == 429:
-                delay = _retry_after_s(response) or delay
-            elif response.status_code < 500:
-                break  # a client error does not get better by retrying
-        return SendResult(False, error=error)
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(SEND_ATTEMPTS),
+            wait=self._send_wait,
+            retry=tenacity.retry_if_result(_worth_retrying),
+            sleep=self._pause,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        try:
+            answer = retrying(self._put, path, content)
+        except Closed:
+            return SendResult(False, error="the connector was closed while sending")
+        if isinstance(answer, httpx.Response) and answer.status_code == 200:
+            self._saw_server()
+            event_id = answer.json().get("event_id")
+            return SendResult(True, message_id=str(event_id) if event_id else None)
+        if isinstance(answer, httpx.Response):
+            return SendResult(
+                False, error=f"the homeserver refused the message: {_matrix_error(answer)}"
+            )
+        return SendResult(False, error=f"the homeserver could not be reached: {answer}")
+
+    def _put(self, path: str, content: Mapping[str, Any]) -> httpx.Response | str:
+        """The answer to one PUT, or why there was none (a result, not an exception, so that
+        the last try's is what ``send`` reports)."""
+        try:
+            return self._http.put(path, json=content)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    def _send_wait(self, state: tenacity.RetryCallState) -> float:
+        """A 429's own ``retry_after``, else exponential backoff."""
+        answer = state.outcome.result() if state.outcome else None
+        if isinstance(answer, httpx.Response) and answer.status_code == 429:
+            return _retry_after_s(answer) or _backoff()(state)
+        return _backoff()(state)
 
     def _content(self, message: OutboundMessage) -> dict[str, Any]:
         content: dict[str, Any] = {"msgtype": "m.text", "body": message.text}
@@ -192,70 +263,80 @@ class MatrixConnector:
         with self._lock:
             if self._closed.is_set():
                 raise RuntimeError("subscribe on a closed Matrix connector")
-            handle = self._next_handle
-            self._next_handle += 1
-            self._handlers[handle] = handler
+            unsubscribe = self._subscribers.add(handler)
             if self._since is None:
                 self._mark_position()
             if self._poller is None:
                 self._poller = threading.Thread(target=self._poll, name="matrix-sync", daemon=True)
                 self._poller.start()
-
-        def unsubscribe() -> None:
-            with self._lock:
-                self._handlers.pop(handle, None)
-
         return unsubscribe
 
     def _mark_position(self) -> None:
-        """Start from now: messages posted after ``subscribe`` returns are delivered."""
+        """Start from now: messages posted after ``subscribe`` returns are delivered.
+
+        Synapse answers a /sync identical to one of the last two minutes from a cache, with
+        that one's (old) position: a connector started again with its cursor lost would replay
+        from there. The filter's never-seen event type makes each request of its own."""
+        sync_filter = self._sync_filter()
+        sync_filter["room"]["timeline"]["not_types"] = [f"mosaic.position.{uuid.uuid4().hex}"]
         try:
-            body = self._sync(timeout_ms=0, http=self._http)
+            body = self._sync(timeout_ms=0, http=self._http, sync_filter=sync_filter)
         except (httpx.HTTPError, ValueError):
             return  # the poller starts from scratch and keeps trying
         self._since = body.get("next_batch")
+        self._save_cursor()
 
     def _poll(self) -> None:
         try:
             self._poll_until_closed()
+        except Closed:
+            pass
         finally:
             if self._closed.is_set():
                 self._sync_http.close()
 
     def _poll_until_closed(self) -> None:
-        delay = BACKOFF_FIRST_S
         while not self._closed.is_set():
-            since = self._since
-            try:
-                if since is None:
-                    self._mark_position()
-                    if self._since is None:
-                        raise httpx.TransportError("no sync position yet")
-                    continue
-                body = self._sync(timeout_ms=int(self._sync_timeout_s * 1000), since=since)
-                messages = self._messages(body, since)
-            except (httpx.HTTPError, ValueError, RuntimeError):  # Runtime: a closed client
-                if self._closed.wait(delay):
-                    return
-                delay = min(delay * 2, BACKOFF_MAX_S)
-                continue
-            delay = BACKOFF_FIRST_S
+            since, body, messages = tenacity.Retrying(
+                wait=_backoff(),
+                retry=tenacity.retry_if_exception_type((httpx.HTTPError, ValueError, RuntimeError)),
+                sleep=self._pause,
+            )(self._next_batch)  # RuntimeError: a client closed under it
             with self._lock:
                 if self._closed.is_set():
                     return
-                if not self._handlers:
+                if not self._subscribers:
                     # Nobody listens: keep ``since`` where it was, so that the next
                     # subscriber gets these messages, and stop polling.
                     self._poller = None
                     return
-                for message in messages:
-                    self._deliver(message)
+                if since is None:
+                    continue  # the position is marked now
+                self._deliver(messages)
                 self._since = body.get("next_batch", since)
+            self._save_cursor()
+
+    def _next_batch(self) -> tuple[str | None, dict[str, Any], list[InboundMessage]]:
+        """One step of the poller: what the next ``/sync`` from the saved ``since`` brings."""
+        since = self._since
+        if since is None:
+            self._mark_position()
+            if self._since is None:
+                raise httpx.TransportError("no sync position yet")
+            return None, {}, []
+        body = self._sync(timeout_ms=int(self._sync_timeout_s * 1000), since=since)
+        return since, body, self._messages(body, since)
 
     def _sync(
-        self, *, timeout_ms: int, since: str | None = None, http: httpx.Client | None = None
+        self,
+        *,
+        timeout_ms: int,
+        since: str | None = None,
+        http: httpx.Client | None = None,
+        sync_filter: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, str | int] = {"filter": self._filter, "timeout": timeout_ms}
+        text = json.dumps(sync_filter, separators=(",", ":")) if sync_filter else self._filter
+        params: dict[str, str | int] = {"filter": text, "timeout": timeout_ms}
         if since is not None:
             params["since"] = since
         response = (http or self._sync_http).get(f"{CLIENT_API}/sync", params=params)
@@ -300,7 +381,7 @@ class MatrixConnector:
             "dir": "b",
             "from": prev_batch,
             "to": since,
-            "limit": TIMELINE_LIMIT,
+            "limit": GAP_PAGE,
             "filter": json.dumps({"types": ["m.room.message"]}),
         }
         newest_first: list[dict[str, Any]] = []
@@ -312,6 +393,11 @@ class MatrixConnector:
             if not page.get("chunk") or not page.get("end"):
                 break
             params["from"] = page["end"]
+        else:
+            _log.warning(
+                "more than %d events were posted in a gap: the oldest are not delivered",
+                GAP_PAGE * GAP_PAGES,
+            )
         return newest_first[::-1]
 
     def _inbound(self, event: Mapping[str, Any]) -> InboundMessage | None:
@@ -343,17 +429,14 @@ class MatrixConnector:
             thread_id=thread_id if isinstance(thread_id, str) else None,
         )
 
-    def _deliver(self, message: InboundMessage) -> None:
-        if message.id in self._delivered:
-            return
-        self._delivered[message.id] = None
+    def _deliver(self, messages: list[InboundMessage]) -> None:
+        """Hand the messages not delivered before to the subscribers (the lock is held)."""
+        fresh = [m for m in dict.fromkeys(messages) if m.id not in self._delivered]
+        for message in fresh:
+            self._delivered[message.id] = None
         while len(self._delivered) > REMEMBERED_EVENTS:
             self._delivered.popitem(last=False)
-        for handler in list(self._handlers.values()):
-            try:
-                handler(message)
-            except Exception:  # one failing subscriber must not stop the others
-                _log.exception("a subscriber's handler failed on message %s", message.id)
+        self._subscribers.deliver(fresh)
 
     # --- health ---------------------------------------------------------------------------
 
@@ -391,24 +474,43 @@ class MatrixConnector:
     # --- close ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop delivering at once. A long-poll in flight cannot be interrupted through
-        httpx: its (daemon) thread delivers nothing more and ends when the server answers."""
+        """Stop delivering at once: requests in flight (a long-poll too) are cut, and the
+        cursor is saved."""
         with self._lock:
             self._closed.set()
-            self._handlers.clear()
+            self._subscribers.clear()
             poller = self._poller
-        self._http.close()
+        for transport in self._transports:
+            transport.abort()
         if poller is not None and poller is not threading.current_thread():
             poller.join(timeout=CLOSE_WAIT_S)
+        self._http.close()
         if poller is None or not poller.is_alive():
             self._sync_http.close()
+        self._save_cursor()
 
 
-def create_connector(config: ConnectorConfig) -> MatrixConnector:
-    """The registry's factory: settings from the roster, the token from ``MATRIX_ACCESS_TOKEN``."""
+def _worth_retrying(answer: httpx.Response | str) -> bool:
+    """No answer, a 429 or a 5xx: the same request again may land. A 4xx will not."""
+    return isinstance(answer, str) or answer.status_code == 429 or answer.status_code >= 500
+
+
+def create_connector(
+    config: ConnectorConfig, *, connector_class: type[MatrixConnector] = MatrixConnector
+) -> MatrixConnector:
+    """The registry's factory: settings from the roster, the token from ``MATRIX_ACCESS_TOKEN``,
+    the state folder from the roster or ``MOSAIC_CONNECTOR_STATE_DIR``; ``connector_class``: a
+    subclass of the shipped connector to make instead."""
     if config.matrix is None:
         raise ValueError("the connector block names kind 'matrix' but has no 'matrix' settings")
     token = os.environ.get(TOKEN_ENV, "")
     if not token:
         raise ValueError(f"{TOKEN_ENV} is not set: the Matrix connector reads its token there")
-    return MatrixConnector(config.matrix, token)
+    sync = os.environ.get(SYNC_ENV)
+    try:
+        sync_timeout_s = float(sync) if sync else SYNC_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"{SYNC_ENV} must be a number of seconds, not {sync!r}") from None
+    return connector_class(
+        config.matrix, token, state_dir=state_folder(config), sync_timeout_s=sync_timeout_s
+    )

@@ -12,7 +12,9 @@ which the fleet's holder unit starts the server with.
   or after a tmux restart) the connector opens it.
 - ``subscribe`` tails the pane's inbox, where each line the operator types is one message.
   The pane prints to the terminal and reads from it, never mixing the two, so the
-  connector's own messages never come back (CONN.7).
+  connector's own messages never come back (CONN.7). How far it has read is saved in the
+  state folder (:mod:`.state`): the pane keeps writing the inbox while the connector is down,
+  and a restarted connector goes on from there (CONN.13).
 - ``health`` asks tmux whether the server and the session are there. tmux has no tokens,
   so ``authenticated`` mirrors ``reachable``.
 
@@ -45,6 +47,8 @@ from libtmux.pane import Pane
 
 from ..contract import CHAT_WINDOW
 from ..wait import NotReady, wait_for
+from .hub import Subscribers
+from .state import CursorFile, state_folder
 from .tmux_chat import (
     INBOX_FILE,
     MAX_REQUEST_BYTES,
@@ -183,16 +187,19 @@ def ensure_chat_pane(server: libtmux.Server, session_name: str, directory: Path)
 class TmuxConnector:
     """The orchestrator's side of the chat pane in ``config.session`` on ``config.socket_name``."""
 
-    def __init__(self, config: TmuxConfig, *, poll_interval: float = 0.05) -> None:
+    def __init__(
+        self, config: TmuxConfig, *, state_dir: Path | None = None, poll_interval: float = 0.05
+    ) -> None:
         self.config = config
         self.server = libtmux.Server(socket_name=config.socket_name)
         self.directory = chat_dir(config.socket_name, config.session)
         self._poll_interval = poll_interval
         self._lock = threading.RLock()  # held while handlers run: unsubscribe waits for them
+        self._subscribers = Subscribers(self._lock)
         self._pane_lock = threading.Lock()
-        self._handlers: dict[int, Handler] = {}
-        self._next_token = 0
         self._offset: int | None = None  # where the inbox was read up to
+        conversation = f"session {config.session} on socket {config.socket_name}"
+        self._cursor = CursorFile(state_dir, "tmux", conversation)
         self._poller: threading.Thread | None = None
         self._closed = threading.Event()
         self._last_seen: str | None = None
@@ -251,34 +258,48 @@ class TmuxConnector:
 
     def subscribe(self, handler: Handler) -> Unsubscribe:
         with self._lock:
+            unsubscribe = self._subscribers.add(handler)
             if self._offset is None:
-                self._offset = self._inbox_size()  # from now on: no history
-            token = self._next_token
-            self._next_token += 1
-            self._handlers[token] = handler
+                self._offset = self._resume_offset()
+                self._save_offset()
             if self._poller is None and not self._closed.is_set():
                 self._poller = threading.Thread(
                     target=self._poll, name=f"tmux-connector-{self.config.session}", daemon=True
                 )
                 self._poller.start()
-
-        def unsubscribe() -> None:
-            with self._lock:  # waits for a handler call in progress
-                self._handlers.pop(token, None)
-
         return unsubscribe
 
-    def _inbox_size(self) -> int:
+    def _inbox(self) -> os.stat_result | None:
         try:
-            return (self.directory / INBOX_FILE).stat().st_size
+            return (self.directory / INBOX_FILE).stat()
         except FileNotFoundError:
+            return None
+
+    def _resume_offset(self) -> int:
+        """Where the saved cursor left off in this inbox; else its end (no history)."""
+        inbox, saved = self._inbox(), self._cursor.load()
+        if inbox is None:
             return 0
+        if saved is None:
+            return inbox.st_size
+        offset, inode = saved.get("offset"), saved.get("inode")
+        if not isinstance(offset, int) or not isinstance(inode, int) or offset < 0:
+            self._cursor.distrust("its offset or inode is not a number")
+            return inbox.st_size
+        if inode != inbox.st_ino or offset > inbox.st_size:
+            return 0  # the inbox was replaced since: all of the new one is news
+        return offset
+
+    def _save_offset(self) -> None:
+        inbox = self._inbox()
+        if self._offset is not None and inbox is not None:
+            self._cursor.save({"offset": self._offset, "inode": inbox.st_ino})
 
     def _poll(self) -> None:
         next_pane_check = 0.0
         while not self._closed.wait(self._poll_interval):
             with self._lock:
-                if not self._handlers:
+                if not self._subscribers:
                     self._poller = None  # the next subscribe starts a new poller
                     return
             try:
@@ -300,15 +321,14 @@ class TmuxConnector:
             log.info("The chat pane cannot be opened now: %s", exc)
 
     def _deliver_new_lines(self) -> None:
-        for message, end in self._read_operator_lines():
+        lines = self._read_operator_lines()
+        for message, end in lines:
             with self._lock:
-                for handler in list(self._handlers.values()):
-                    try:
-                        handler(message)
-                    except Exception:
-                        log.exception("A subscriber of the tmux connector raised")
+                self._subscribers.deliver([message])
                 self._offset = end
                 self._last_seen = now_iso()
+        if lines:
+            self._save_offset()
 
     def _read_operator_lines(self) -> list[tuple[InboundMessage, int]]:
         """Complete inbox lines after the saved offset, each with the offset after it."""
@@ -357,19 +377,27 @@ class TmuxConnector:
         return ConnectorHealth(True, True, self._last_seen, detail)
 
     def close(self) -> None:
-        """Stop delivering; the operator's pane stays open."""
+        """Stop delivering; the operator's pane stays open (and its inbox, for the next
+        connector, where the saved cursor says this one stopped)."""
         self._closed.set()
         poller = self._poller
         if poller is not None and poller is not threading.current_thread():
             poller.join(timeout=5)
+        with self._lock:
+            self._subscribers.clear()
+            self._save_offset()
 
 
 def create_connector(
-    config: ConnectorConfig, environ: Mapping[str, str] | None = None
+    config: ConnectorConfig,
+    environ: Mapping[str, str] | None = None,
+    *,
+    connector_class: type[TmuxConnector] = TmuxConnector,
 ) -> TmuxConnector:
-    """The registry's factory for ``tmux``: tmux needs no token, so ``environ`` is unused."""
-    del environ
-    return TmuxConnector(config.tmux)
+    """The registry's factory for ``tmux``: tmux needs no token; the state folder comes from
+    the roster or ``MOSAIC_CONNECTOR_STATE_DIR``; ``connector_class``: a subclass of the
+    shipped connector to make instead."""
+    return connector_class(config.tmux, state_dir=state_folder(config, environ))
 
 
 factory = create_connector  # the name the issue's brief uses

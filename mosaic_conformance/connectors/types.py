@@ -120,3 +120,6 @@ class ConnectorConfig:
     matrix: MatrixConfig | None = None
     discord: DiscordConfig | None = None
     tmux: TmuxConfig = field(default_factory=TmuxConfig)
+    # Where the connector keeps its cursor across restarts; None: ``MOSAIC_CONNECTOR_STATE_DIR``
+    # in the environment names it (and without either, the cursor lives in memory only).
+    state_dir: str | None = None

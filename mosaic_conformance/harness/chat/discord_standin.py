@@ -14,17 +14,20 @@ The API (under ``/api/v10``), each with ``Authorization: Bot TOKEN`` (else 401):
   message it made, and makes no new one;
 - ``POST /channels/{id}/messages/{message_id}/threads`` ``{"name"}``: a public thread whose
   id is the message's id;
-- ``GET /guilds/{id}/threads/active``: ``{"threads": [...], "members": []}``.
+- ``GET /guilds/{id}/threads/active``: ``{"threads": [...], "members": []}``, the threads
+  not archived;
+- ``GET /channels/{id}/threads/archived/public?before=&limit=``: the channel's archived
+  public threads, the last archived first, ``{"threads", "members", "has_more"}``. A message
+  posted in an archived thread (not locked) un-archives it, as on Discord.
 
 Ids are snowflakes (milliseconds since 2015-01-01 shifted left by 22, plus a counter),
 so they sort by time. Errors have Discord's shape ``{"message", "code"}``.
 
 For the test side: users and channels, posting as any user (the operator, a stranger),
-reading a channel, starting a thread; and faults: 429 with ``retry_after`` for the next N
-requests, a switch that answers every request with a 5xx, answering the next N requests (or
-sends) with a 5xx after they took effect or a 429 before, losing the next send's response
-(the message is stored, the connection closes unanswered), cutting open connections, and
-a restart on the same port with the state kept.
+reading a channel, starting and archiving a thread, and a restart on the same port with the
+state kept (counted). Network faults (lost answers, 5xx and 429 answers, cut, half-open and
+refused connections) are not the stand-in's: the suite's one fault injector,
+:class:`~.faults.FaultyProxy`, stands in front of it as it does in front of a homeserver.
 """
 
 from __future__ import annotations
@@ -32,19 +35,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import math
 import re
 import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-from .target import ReadHold
 
 # Discord's facts are restated here, not imported from the connector: a stand-in that shared
 # the connector's code would share its mistakes.
@@ -54,7 +54,6 @@ NONCE_WINDOW = 300.0  # seconds an enforced nonce is remembered ("the past few m
 MAX_CONTENT = 2000
 TEXT_CHANNEL, PUBLIC_THREAD = 0, 11
 HAS_THREAD_FLAG = 1 << 5
-FAULT_RETRY_AFTER = 0.2  # seconds a 429 of fail_next asks to wait
 
 Json = dict[str, Any]
 
@@ -96,6 +95,7 @@ class Channel:
     parent_id: str | None = None
     owner_id: str | None = None
     messages: list[Json] = field(default_factory=list)  # oldest first
+    archived_at: str | None = None  # ISO-8601, while the thread is archived
 
     def to_json(self, guild_id: str) -> Json:
         channel: Json = {
@@ -112,9 +112,9 @@ class Channel:
                 "message_count": len(self.messages),
                 "member_count": 1,
                 "thread_metadata": {
-                    "archived": False,
+                    "archived": self.archived_at is not None,
                     "auto_archive_duration": 1440,
-                    "archive_timestamp": _iso(self.id),
+                    "archive_timestamp": self.archived_at or _iso(self.id),
                     "locked": False,
                 },
             }
@@ -140,14 +140,7 @@ class DiscordStandIn:
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
         self._nonces: dict[tuple[str, str], tuple[float, Json]] = {}
-        self._rate_limited = 0
-        self._retry_after = 0.0
-        self._failing_status: int | None = None
-        self._sends_to_lose = 0
-        self.responses_lost = 0  # send answers never sent, the message stored all the same
-        self.read_holds: list[ReadHold] = []  # every GET passes through each before it is served
-        self._next_faults: list[tuple[int, bool]] = []  # (status, sends only), used in order
-        self.faults_injected = 0  # fault answers given, and connections cut
+        self.restarts = 0  # done by restart(), each one
         # (monotonic time, method, path and query) of every request; never its headers
         self.requests: list[tuple[float, str, str]] = []
         self.sent_bodies: list[Json] = []  # every POST .../messages body as received
@@ -176,7 +169,7 @@ class DiscordStandIn:
             return
         server.shutdown()
         server.server_close()
-        self.drop_connections()
+        self._cut_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
@@ -184,6 +177,7 @@ class DiscordStandIn:
         """Stop and start again on the same port; users, channels and messages stay."""
         self.stop()
         self.start()
+        self.restarts += 1
 
     def __enter__(self) -> DiscordStandIn:
         return self.start()
@@ -196,8 +190,12 @@ class DiscordStandIn:
         return self._port
 
     @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
     def api_base(self) -> str:
-        return f"http://127.0.0.1:{self._port}{API_PREFIX}"
+        return f"{self.origin}{API_PREFIX}"
 
     # the test side: users, channels, messages
 
@@ -233,47 +231,25 @@ class DiscordStandIn:
         with self._lock:
             return [c.id for c in self.channels.values() if c.parent_id == channel_id]
 
-    # the test side: faults
-
-    def rate_limit_next(self, count: int = 1, retry_after: float = 0.2) -> None:
-        """Answer the next ``count`` API requests with 429 and this ``retry_after``."""
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """No request is answered while the context lasts: what the test side does in it
+        happens at once, as far as any client can tell."""
         with self._lock:
-            self._rate_limited, self._retry_after = count, retry_after
+            yield
 
-    def fail_with(self, status: int | None) -> None:
-        """Answer every API request with ``status`` (a 5xx) until called with None."""
+    def archive_thread(self, thread_id: str) -> None:
+        """Archive a thread (as Discord does after its auto-archive time, or a moderator)."""
         with self._lock:
-            self._failing_status = status
+            thread = self._channel(thread_id)
+            if thread.type != PUBLIC_THREAD:
+                raise ValueError(f"{thread_id} is not a thread")
+            thread.archived_at = _iso(self._snowflake())
 
-    def fail_next(self, status: int, count: int = 1, *, sends_only: bool = False) -> None:
-        """Answer the next ``count`` API requests (or only message posts) with ``status``: a
-        429 refuses the request (``retry_after`` 0.2 s); a 5xx comes after it took effect, as
-        from a gateway that lost Discord's answer."""
-        if not (status == 429 or 500 <= status <= 599):
-            raise ValueError(f"the stand-in fails with 429 or a 5xx, not {status}")
-        with self._lock:
-            self._next_faults.extend([(status, sends_only)] * count)
-
-    def lose_next_send_response(self, count: int = 1) -> None:
-        """Store the next ``count`` posted messages (a retry with the same nonce finds the one
-        stored) but close each connection without an answer."""
-        with self._lock:
-            self._sends_to_lose += count
-
-    def reset_faults(self) -> None:
-        """Disarm every fault: no 429s, no 5xx, no lost response."""
-        with self._lock:
-            self._rate_limited, self._failing_status, self._sends_to_lose = 0, None, 0
-            self._next_faults.clear()
-            holds, self.read_holds = self.read_holds, []
-        for hold in holds:
-            hold.release()
-
-    def drop_connections(self) -> None:
-        """Cut every open client connection once."""
+    def _cut_connections(self) -> None:
+        """Cut every open client connection (the server is going away)."""
         with self._lock:
             connections = list(self._connections)
-            self.faults_injected += len(connections)
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
@@ -281,7 +257,7 @@ class DiscordStandIn:
     # the API
 
     def handle(self, method: str, target: str, authorization: str | None, body: bytes) -> Any:
-        """One API request; the JSON answer, or raises :class:`ApiError` / ``_Lost``."""
+        """One API request; the JSON answer, or raises :class:`ApiError`."""
         split = urlsplit(target)
         with self._lock:
             self.requests.append((time.monotonic(), method, target))
@@ -290,32 +266,11 @@ class DiscordStandIn:
                     self.sent_bodies.append(json.loads(body or b"{}"))
             if not split.path.startswith(API_PREFIX + "/"):
                 raise ApiError(404, "404: Not Found")
-            if self._rate_limited > 0:
-                self._rate_limited -= 1
-                raise _RateLimited(self._retry_after)
-            if self._failing_status is not None:
-                status = self._failing_status
-                raise ApiError(status, f"{status}: {HTTPStatus(status).phrase}")
             path = split.path[len(API_PREFIX) :]
-            fault = self._take_fault(method, path)
-            if fault == 429:
-                raise _RateLimited(FAULT_RETRY_AFTER)
             user = self._authenticate(authorization)
             query = {k: v[-1] for k, v in parse_qs(split.query).items()}
             payload = _parse_body(body) if method == "POST" else {}
-            answer = self._route(method, path, query, payload, user)
-            if fault is not None:  # it took effect; the answer is lost on the way
-                raise ApiError(fault, f"{fault}: {HTTPStatus(fault).phrase}")
-            return answer
-
-    def _take_fault(self, method: str, path: str) -> int | None:
-        is_send = method == "POST" and re.fullmatch(r"/channels/\d+/messages", path) is not None
-        for index, (status, sends_only) in enumerate(self._next_faults):
-            if is_send or not sends_only:
-                del self._next_faults[index]
-                self.faults_injected += 1
-                return status
-        return None
+            return self._route(method, path, query, payload, user)
 
     def _authenticate(self, authorization: str | None) -> User:
         scheme, _, token = (authorization or "").partition(" ")
@@ -335,18 +290,16 @@ class DiscordStandIn:
             if method == "GET":
                 return self._list_messages(match[1], query)
             if method == "POST":
-                message = self._create_message(user, match[1], body)
-                if self._sends_to_lose > 0:
-                    self._sends_to_lose -= 1
-                    self.responses_lost += 1
-                    raise _Lost
-                return message
+                return self._create_message(user, match[1], body)
         elif match := re.fullmatch(r"/channels/(\d+)/messages/(\d+)/threads", path):
             if method == "POST":
                 return _Created(self._start_thread(user, match[1], match[2], body))
         elif match := re.fullmatch(r"/guilds/(\d+)/threads/active", path):
             if method == "GET":
                 return self._active_threads(match[1])
+        elif match := re.fullmatch(r"/channels/(\d+)/threads/archived/public", path):
+            if method == "GET":
+                return self._archived_threads(match[1], query)
         else:
             raise ApiError(404, "404: Not Found")
         raise ApiError(405, "405: Method Not Allowed")
@@ -415,6 +368,7 @@ class DiscordStandIn:
             message["nonce"] = nonce
             self._nonces[key] = (now, message)
         channel.messages.append(message)
+        channel.archived_at = None  # a message un-archives a thread
         return dict(message)
 
     def _start_thread(self, user: User, channel_id: str, message_id: str, body: Json) -> Json:
@@ -440,10 +394,38 @@ class DiscordStandIn:
         if guild_id != self.guild_id:
             raise ApiError(404, "Unknown Guild", 10004)
         threads = [
-            c.to_json(self.guild_id) for c in self.channels.values() if c.type == PUBLIC_THREAD
+            c.to_json(self.guild_id)
+            for c in self.channels.values()
+            if c.type == PUBLIC_THREAD and c.archived_at is None
         ]
         threads.sort(key=lambda t: int(t["id"]), reverse=True)
         return {"threads": threads, "members": []}
+
+    def _archived_threads(self, channel_id: str, query: dict[str, str]) -> Json:
+        self._channel(channel_id)
+        try:
+            limit = int(query.get("limit", "50"))
+        except ValueError:
+            limit = 0
+        if not 2 <= limit <= 100:
+            raise ApiError(400, "Invalid Form Body: limit must be between 2 and 100", 50035)
+        before = query.get("before")
+        archived = [
+            c
+            for c in self.channels.values()
+            if c.parent_id == channel_id and c.archived_at is not None
+        ]
+        if before is not None:
+            try:
+                cutoff = dt.datetime.fromisoformat(before.replace("Z", "+00:00"))
+            except ValueError:
+                raise ApiError(400, "Invalid Form Body: before is not a timestamp", 50035) from None
+            archived = [
+                c for c in archived if dt.datetime.fromisoformat(str(c.archived_at)) < cutoff
+            ]
+        archived.sort(key=lambda c: str(c.archived_at), reverse=True)
+        page = [c.to_json(self.guild_id) for c in archived[:limit]]
+        return {"threads": page, "members": [], "has_more": len(archived) > limit}
 
     def _snowflake(self) -> str:
         with self._lock:
@@ -457,16 +439,6 @@ class DiscordStandIn:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
-
-
-class _RateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(retry_after)
-        self.retry_after = retry_after
-
-
-class _Lost(Exception):
-    """The request took effect; its answer is never sent."""
 
 
 @dataclass(frozen=True)
@@ -513,28 +485,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        if method == "GET":
-            for hold in list(self.standin.read_holds):
-                hold.pass_through()
         try:
             answer = self.standin.handle(method, self.path, self.headers.get("Authorization"), body)
-        except _Lost:
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        except _RateLimited as limited:
-            body_json = {
-                "message": "You are being rate limited.",
-                "retry_after": limited.retry_after,
-                "global": False,
-            }
-            headers = {
-                "Retry-After": str(math.ceil(limited.retry_after)),
-                "X-RateLimit-Scope": "user",
-            }
-            self._reply(429, body_json, headers)
-            return
         except ApiError as error:
             self._reply(error.status, error.body)
             return

@@ -5,23 +5,29 @@ Settings (``TargetOptions.settings``): ``homeserver`` (``synapse``, ``conduit`` 
 ``registration_token`` to make accounts with.
 
 Connectors reach the homeserver through a :class:`~.faults.FaultyProxy`, so the suite
-can lose a send's answer, drop connections and answer 5xx or 429 whatever the server is.
+can lose a send's answer, drop connections, answer 5xx or 429, make the link half-open or cut
+it off whatever the server is. The shipped connector long-polls for ``SUITE_SYNC_SECONDS`` here
+(its default, 30 s, is for real servers), so that it notices a half-open link within seconds.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from typing import Any, Generic, TypeVar
 
-from ...connectors.matrix import TOKEN_ENV
+from ...connectors.matrix import SYNC_ENV, TOKEN_ENV
 from ...connectors.types import ConnectorConfig, MatrixConfig, OrchestratorConnector
 from ...secrets import mask_also
+from . import faults
 from .faults import FaultyProxy
 from .homeserver import Homeserver, MatrixUser, open_homeserver
+from .restarts import MadeConnectors, Stopped
 from .target import (
     Capability,
     ReadHold,
@@ -35,6 +41,15 @@ from .target import (
 
 SEND_PATH = r"/rooms/[^/]+/send/"
 SYNC_PATH = r"/sync$"
+SUITE_SYNC_SECONDS = "5"
+# Which of the proxy's counts proves which fault landed.
+PROXY_STRIKES = {
+    Capability.DROP_CONNECTIONS: faults.MESSAGES_CUT,
+    Capability.LOST_RESPONSE: faults.ANSWER_LOST,
+    Capability.SERVER_ERRORS: faults.ANSWER_REPLACED,
+    Capability.HALF_OPEN: faults.SWALLOWED,
+    Capability.OUTAGE: faults.REFUSED,
+}
 PREPARE_TIMEOUT_S = 60.0
 T = TypeVar("T")
 
@@ -125,7 +140,11 @@ class MatrixScenario:
         self._room = room
         self._operator = MatrixOperator(target.operator, target.stranger, room, other_room)
         self._stack = contextlib.ExitStack()
-        self._lost_before = target.proxy.responses_lost
+        workdir = target.options.workdir / "scenarios" / secrets.token_hex(4)
+        self._connectors = MadeConnectors(target.options.make_connector, workdir)
+        self._stack.callback(self._connectors.close)
+        self._proxy_before = target.proxy.counts()
+        self._restarts_before = collections.Counter(target.restarts)
 
     @property
     def operator(self) -> MatrixOperator:
@@ -149,18 +168,23 @@ class MatrixScenario:
             operators=(self._target.operator.user_id,),
         )
         config = ConnectorConfig(kind="matrix", matrix=settings)
-        connector = self._target.options.make_connector(config, {TOKEN_ENV: token})
-        self._stack.callback(connector.close)
-        return connector
+        env = {TOKEN_ENV: token, SYNC_ENV: SUITE_SYNC_SECONDS}
+        return self._connectors.make(config, env)
+
+    def wait_idle(self, connector: OrchestratorConnector) -> None:
+        self._connectors.wait_idle(connector)
+
+    def stop_connector(self, connector: OrchestratorConnector, *, crash: bool = False) -> Stopped:
+        return self._connectors.stop(connector, crash=crash)
 
     def lose_next_send_response(self) -> None:
-        self._target.proxy.lose_next_response("PUT", SEND_PATH)
+        self.lose_send_responses(1)
 
     def lose_send_responses(self, count: int) -> None:
         self._target.proxy.lose_next_response("PUT", SEND_PATH, count)
 
     def send_responses_lost(self) -> int:
-        return self._target.proxy.responses_lost - self._lost_before
+        return self.strikes()[Capability.LOST_RESPONSE]
 
     def hold_reads(self) -> ReadHold:
         hold = ReadHold()
@@ -169,6 +193,25 @@ class MatrixScenario:
 
     def drop_connections(self) -> None:
         self._target.proxy.drop_connections()
+        self._target.proxy.cut_next_message_answer()  # where a cut costs something
+
+    def half_open(self) -> AbstractContextManager[None]:
+        return self._target.proxy.half_open()
+
+    def outage(self) -> AbstractContextManager[None]:
+        return self._target.proxy.outage()
+
+    def strikes(self) -> Mapping[Capability, int]:
+        counts = self._target.proxy.counts()
+        landed = {
+            capability: counts.get(name, 0) - self._proxy_before.get(name, 0)
+            for capability, name in PROXY_STRIKES.items()
+        }
+        for capability in (Capability.RESTART_SERVER, Capability.CRASH_SERVER):
+            landed[capability] = (
+                self._target.restarts[capability] - self._restarts_before[capability]
+            )
+        return landed
 
     def restart_server(self) -> None:
         if not self._target.homeserver.can_restart:
@@ -204,7 +247,8 @@ class MatrixTarget:
         mask_also(self._connector.access_token)
         # The suite's own handle on the connector's account: to join rooms, never to post.
         self._connector_user = MatrixUser(homeserver.url, self._connector)
-        self.proxy = FaultyProxy(lambda: self.homeserver.url)
+        self.proxy = FaultyProxy(lambda: self.homeserver.url, faults.MATRIX)
+        self.restarts: collections.Counter[Capability] = collections.Counter()
         self._rooms = Prepared(self._new_rooms)
 
     @property
@@ -248,6 +292,7 @@ class MatrixTarget:
     def restart_homeserver(self, *, hard: bool = False) -> None:
         self._rooms.settle()
         self.homeserver.restart(hard=hard)
+        self.restarts[Capability.CRASH_SERVER if hard else Capability.RESTART_SERVER] += 1
         self._rooms = Prepared(self._new_rooms)  # in case the last ones failed meanwhile
 
     def close(self) -> None:

@@ -235,6 +235,11 @@ class RecordingConnector:
             self._call("close()", self._inner.close)
 
 
+def unwrapped(connector: OrchestratorConnector) -> OrchestratorConnector:
+    """The connector as its maker made it, recorded or not."""
+    return connector.inner if isinstance(connector, RecordingConnector) else connector
+
+
 class SubjectMaker:
     """The maker of the connector under test, with every connector it makes recorded into
     the current test's :class:`Recorder`."""

@@ -18,6 +18,12 @@ suite reports the tests that need it as unsupported (skipped); the methods for i
 what to install); a step of its own that fails raises a
 :class:`~mosaic_conformance.harness.outcomes.HarnessError`: neither is the connector's failure.
 
+Each connector a scenario makes gets a state folder of its own (``MOSAIC_CONNECTOR_STATE_DIR``);
+``stop_connector`` stops one (cleanly, or as a crash would) and starts it again with that
+state (:mod:`.restarts`). Every fault a scenario injects is counted where it lands (the proxy,
+the stand-in, the homeserver's restarts), and ``strikes`` says how often each one did, so that
+a test proves its faults fired.
+
 The contract the suite relies on beyond :class:`~.types.OrchestratorConnector`: messages the
 operator posts after ``subscribe`` has returned are delivered; everything a scenario made is
 closed when it ends, also when a test fails.
@@ -59,6 +65,8 @@ class Capability(str, enum.Enum):
     RESTART_SERVER = "restart_server"  # Scenario.restart_server
     CRASH_SERVER = "crash_server"  # Scenario.crash_server
     SERVER_ERRORS = "server_errors"  # Scenario.fail_requests: 5xx and 429 answers
+    HALF_OPEN = "half_open"  # Scenario.half_open
+    OUTAGE = "outage"  # Scenario.outage
 
 
 class Variant(str, enum.Enum):
@@ -144,6 +152,26 @@ class OperatorSide(Protocol):
 
 
 @runtime_checkable
+class StoppedConnector(Protocol):
+    """A connector the scenario stopped, with the state folder it left behind."""
+
+    @property
+    def crashed(self) -> bool:
+        """Stopped as a crash would stop it, not closed."""
+        ...
+
+    @property
+    def how(self) -> str:
+        """What was done to stop it, for the report ("killed with SIGKILL", ...)."""
+        ...
+
+    def start(self) -> OrchestratorConnector:
+        """A new connector of the same variant, config and environment, on the state the stopped
+        one left (for a program: a new process); closed when the scenario ends."""
+        ...
+
+
+@runtime_checkable
 class Scenario(Protocol):
     """One fresh conversation for one test."""
 
@@ -196,6 +224,42 @@ class Scenario(Protocol):
         answer: a send has been stored, and a retry must not store it again. A 429 comes
         before: the request is refused, with a short retry-after.
         """
+        ...
+
+    def half_open(self) -> AbstractContextManager[None]:
+        """While the context lasts, the link between the connectors and the server is
+        half-open: every connection open now or made meanwhile stays open, swallows every byte
+        and is never closed, as after a NAT or Wi-Fi change. Connections made later work; the
+        dead ones stay dead, so only a connector's own read timeout gets it out."""
+        ...
+
+    def outage(self) -> AbstractContextManager[None]:
+        """While the context lasts, the connectors cannot reach the server (their connections
+        are cut and refused), and the operator goes on posting."""
+        ...
+
+    def strikes(self) -> Mapping[Capability, int]:
+        """How many times each fault of this scenario has landed so far, counted where it
+        happens: for ``DROP_CONNECTIONS`` the cuts that took an answer bringing messages (or
+        the chat pane's restarts), ``LOST_RESPONSE`` the send answers lost, ``SERVER_ERRORS``
+        the answers given in the server's place, ``RESTART_SERVER``/``CRASH_SERVER`` the
+        restarts, ``HALF_OPEN`` the requests and answers swallowed, ``OUTAGE`` the connections
+        refused or cut."""
+        ...
+
+    def wait_idle(self, connector: OrchestratorConnector) -> None:
+        """Wait until ``connector`` (made by this scenario) is idle: nothing in its state
+        folder has changed for a moment (a connector that just delivered may be saving its
+        cursor), or a few seconds have passed."""
+        ...
+
+    def stop_connector(
+        self, connector: OrchestratorConnector, *, crash: bool = False
+    ) -> StoppedConnector:
+        """Stop ``connector`` (made by this scenario), once its state folder has settled:
+        ``close()`` it, or with ``crash``, stop it as a crash right after its last write to
+        the state folder would (a program: SIGKILL; in this process: the state as that
+        write's start left it, a file it truncated empty). Start it again from the result."""
         ...
 
 

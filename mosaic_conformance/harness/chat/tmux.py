@@ -9,6 +9,7 @@ screen back (``capture-pane``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import signal
 import socket
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import libtmux
@@ -28,6 +30,7 @@ from ...connectors.types import ConnectorConfig, OrchestratorConnector, TmuxConf
 from ...contract import ORCHESTRATOR_SESSION
 from ...wait import NotReady, wait_for
 from ..outcomes import HarnessError
+from .restarts import MadeConnectors, Stopped
 from .target import (
     Capability,
     ConnectorTarget,
@@ -39,7 +42,6 @@ from .target import (
     TargetUnavailable,
     Unsupported,
     Variant,
-    closing_all,
 )
 
 SESSION = ORCHESTRATOR_SESSION
@@ -56,6 +58,8 @@ UNSUPPORTED: Mapping[Capability, str] = {
     Capability.SERVER_ERRORS: "tmux chat speaks no HTTP: there are no status codes to answer",
     Capability.HOLD_READS: "the connector reads a file the chat pane appends to: there is no "
     "request to hold",
+    Capability.HALF_OPEN: "tmux chat has no network link: the operator's lines go to a file",
+    Capability.OUTAGE: "tmux chat has no network link: the operator types into the pane itself",
 }
 INSTALL_TMUX = "install tmux (Debian and Ubuntu: apt-get install tmux) or put it on PATH"
 
@@ -180,10 +184,12 @@ class TmuxScenario:
 
     def __init__(self, options: TargetOptions) -> None:
         self._options = options
-        self._made: list[OrchestratorConnector] = []
-        self._silent: SilentTmuxServer | None = None
         self._half_started = False  # a start that did not finish may still bring a server up
         self.socket_name = f"mosaic-ct-{secrets.token_hex(4)}"
+        workdir = options.workdir / "scenarios" / self.socket_name
+        self._connectors = MadeConnectors(options.make_connector, workdir)
+        self._strikes: collections.Counter[Capability] = collections.Counter()
+        self._silent: SilentTmuxServer | None = None
         self.server = libtmux.Server(socket_name=self.socket_name)
         self._operator = TmuxOperator(self.server)
 
@@ -202,8 +208,7 @@ class TmuxScenario:
     def stop(self) -> None:
         """Close the connectors, then the server; remove the chat files."""
         try:
-            with closing_all() as closing:
-                closing.extend(self._made)
+            self._connectors.close()
         finally:
             try:
                 if self._silent is not None:
@@ -261,9 +266,22 @@ class TmuxScenario:
             config = self.config(socket_name=f"{self.socket_name}-silent")
         else:
             raise _unsupported(Capability.BAD_TOKEN)
-        connector = self._options.make_connector(config, dict(os.environ))
-        self._made.append(connector)
-        return connector
+        return self._connectors.make(config, dict(os.environ))
+
+    def wait_idle(self, connector: OrchestratorConnector) -> None:
+        self._connectors.wait_idle(connector)
+
+    def stop_connector(self, connector: OrchestratorConnector, *, crash: bool = False) -> Stopped:
+        return self._connectors.stop(connector, crash=crash)
+
+    def strikes(self) -> Mapping[Capability, int]:
+        return dict(self._strikes)
+
+    def half_open(self) -> AbstractContextManager[None]:
+        raise _unsupported(Capability.HALF_OPEN)
+
+    def outage(self) -> AbstractContextManager[None]:
+        raise _unsupported(Capability.OUTAGE)
 
     def lose_next_send_response(self) -> None:
         self.lose_send_responses(1)
@@ -284,16 +302,19 @@ class TmuxScenario:
         pane = chat_pane(self.server, SESSION)
         pane.cmd("respawn-pane", "-k")
         chat_pane(self.server, SESSION)  # waits until the new program answers
+        self._strikes[Capability.DROP_CONNECTIONS] += 1
 
     def restart_server(self) -> None:
         """Kill the tmux server and start it again; the chat files stay."""
         self._kill_server()
         self.start()
+        self._strikes[Capability.RESTART_SERVER] += 1
 
     def crash_server(self) -> None:
         """SIGKILL the tmux server process (its panes hang up) and start it again."""
         self._kill_server(signal.SIGKILL)
         self.start()
+        self._strikes[Capability.CRASH_SERVER] += 1
 
     def fail_requests(self, status: int, count: int, *, sends_only: bool = False) -> None:
         raise _unsupported(Capability.SERVER_ERRORS)

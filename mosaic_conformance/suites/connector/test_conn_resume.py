@@ -1,17 +1,27 @@
-"""CONN.11: while the operator keeps writing, the server fails in each way the suite can make
-it fail; no operator message is lost, doubled or reordered, and no send is doubled.
+"""CONN.11: while the operator keeps writing, the server or the link fails in each way the suite
+can make it fail; no operator message is lost, doubled or reordered, and no send is doubled.
 
-Each test runs ``ROUNDS`` rounds: the operator posts a burst, the fault strikes, the operator
-posts another burst, the fault strikes the connector's send (where it can be aimed), and the
-connector sends; what the operator sees of that send is checked as soon as it returns (a
-tmux pane shows nothing from before a restart). A fence message closes the stream: messages
-arrive in order, so once the fence is in, whatever is missing, doubled or out of place is a
-defect.
+Each test runs its fault's rounds: the operator posts a burst, the fault strikes and the
+operator posts another burst while it lasts, the fault strikes the connector's send (where it
+can be aimed), and the connector sends; what the operator sees of that send is checked as soon
+as it returns (a tmux pane shows nothing from before a restart). A fence message closes the
+stream: messages arrive in order, so once the fence is in, whatever is missing, doubled or out
+of place is a defect.
+
+Every fault is counted where it lands (the proxy, the stand-in, the homeserver's restarts, the
+chat pane) and the test checks that it landed as often as planned: a fault that never fired
+judged nothing, and says so as an error. A dropped connection is aimed at an answer that
+brings messages (a connector that forgets its place after a transport error is caught every
+time); a long outage piles up more messages than a server's default sync timeline holds (10),
+so a connector must back-fill; a half-open link swallows everything and closes nothing, so
+only the connector's own read timeout gets it out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import pytest
@@ -23,55 +33,83 @@ from mosaic_conformance.harness.chat.target import (
     OperatorSide,
     Scenario,
 )
+from mosaic_conformance.harness.outcomes import HarnessError
 from mosaic_conformance.harness.plugin.settings import ConnectorSettings
 
 from .conftest import CALL_BOUND_S, Inbox, require, unique, wait_seen, within
 
 ROUNDS = 3
-BURST = 2  # operator messages before and after each strike
+BURST = 2  # operator messages before and while each strike lasts
 FAILED_ANSWERS = 2  # 5xx or 429 answers per strike: fewer than any sane number of retries
+SERVER_TIMELINE_LIMIT = 10  # events a server's /sync carries by default (Synapse, Conduit)
+BACKLOG = SERVER_TIMELINE_LIMIT + 5  # posted during the long outage
+
+Strike = Callable[[Scenario], AbstractContextManager[object]]
 
 
 def _nothing(scenario: Scenario) -> None:
     pass
 
 
+def at_once(act: Callable[[Scenario], None]) -> Strike:
+    """A fault that strikes and is over (a cut, a restart, armed answers)."""
+
+    @contextlib.contextmanager
+    def strike(scenario: Scenario) -> Iterator[None]:
+        act(scenario)
+        yield
+
+    return strike
+
+
 @dataclass(frozen=True)
 class Fault:
-    """One way the server fails, struck mid-stream and again just before a send."""
+    """One way the server or the link fails, struck mid-stream (the operator posts ``burst``
+    messages while it lasts) and again just before a send."""
 
     capability: Capability
-    strike: Callable[[Scenario], None]
+    strike: Strike
     strike_send: Callable[[Scenario], None]
-    per_round: int  # faults injected per round: events, or failed answers
+    landed_per_round: int  # how often it must land each round, counted where it lands
+    rounds: int = ROUNDS
+    burst: int = BURST
 
 
 FAULTS = {
     "dropped-connections": Fault(
         Capability.DROP_CONNECTIONS,
-        lambda s: s.drop_connections(),
+        at_once(lambda s: s.drop_connections()),
         lambda s: s.drop_connections(),
         2,
     ),
-    "server-restart": Fault(Capability.RESTART_SERVER, lambda s: s.restart_server(), _nothing, 1),
-    "server-killed": Fault(Capability.CRASH_SERVER, lambda s: s.crash_server(), _nothing, 1),
+    "server-restart": Fault(
+        Capability.RESTART_SERVER, at_once(lambda s: s.restart_server()), _nothing, 1
+    ),
+    "server-killed": Fault(
+        Capability.CRASH_SERVER, at_once(lambda s: s.crash_server()), _nothing, 1
+    ),
     "5xx-answers": Fault(
         Capability.SERVER_ERRORS,
-        lambda s: s.fail_requests(503, FAILED_ANSWERS),
+        at_once(lambda s: s.fail_requests(503, FAILED_ANSWERS)),
         lambda s: s.fail_requests(502, FAILED_ANSWERS, sends_only=True),
         2 * FAILED_ANSWERS,
     ),
     "429-answers": Fault(
         Capability.SERVER_ERRORS,
-        lambda s: s.fail_requests(429, FAILED_ANSWERS),
+        at_once(lambda s: s.fail_requests(429, FAILED_ANSWERS)),
         lambda s: s.fail_requests(429, FAILED_ANSWERS, sends_only=True),
         2 * FAILED_ANSWERS,
+    ),
+    # One round each: getting out of a half-open link takes a connector's read timeout.
+    "half-open-link": Fault(Capability.HALF_OPEN, lambda s: s.half_open(), _nothing, 1, rounds=1),
+    "long-outage": Fault(
+        Capability.OUTAGE, lambda s: s.outage(), _nothing, 1, rounds=1, burst=BACKLOG
     ),
 }
 
 
-def _post_burst(operator: OperatorSide, label: str) -> list[str]:
-    texts = [unique(f"{label} {n}") for n in range(BURST)]
+def _post_burst(operator: OperatorSide, label: str, size: int = BURST) -> list[str]:
+    texts = [unique(f"{label} {n}") for n in range(size)]
     for text in texts:
         operator.post(text)
     return texts
@@ -129,11 +167,11 @@ def test_an_operator_writing_through_faults_loses_nothing(
     posted: list[str] = []
     sends = 0
     send_failures: list[str] = []
-    for round_ in range(ROUNDS):
+    for round_ in range(fault.rounds):
         label = f"CONN.11 {fault_name} round {round_}"
         posted += _post_burst(operator, f"{label} before the fault")
-        fault.strike(scenario)
-        posted += _post_burst(operator, f"{label} after the fault")
+        with fault.strike(scenario):
+            posted += _post_burst(operator, f"{label} during the fault", fault.burst)
         fault.strike_send(scenario)
         text = unique(f"{label} the orchestrator sends")
         send_failures += send_problems(text, _send(connector, text), operator)
@@ -141,13 +179,23 @@ def test_an_operator_writing_through_faults_loses_nothing(
     fence = unique("CONN.11 the last operator message")
     operator.post(fence)
     posted.append(fence)
-    record_figure("operator_messages", len(posted))
-    record_figure("connector_sends", sends)
-    record_figure("faults_injected", ROUNDS * fault.per_round)
 
     inbox.wait_for_all(posted, connector_settings.recovery_wait_s)
+    landed = scenario.strikes().get(fault.capability, 0)
+    planned = fault.landed_per_round * fault.rounds
+    record_figure("operator_messages", len(posted))
+    record_figure("connector_sends", sends)
+    record_figure("faults_planned", planned)
+    record_figure("faults_injected", landed)  # as counted where they landed
     wanted = set(posted)
     received = [t for t in inbox.texts() if t in wanted]
     problems = stream_problems(posted, received)
+    record_figure("messages_lost", len(wanted - set(received)))
+    record_figure("messages_doubled", len(received) - len(set(received)))
     assert not problems, f"across {fault_name}: " + "; ".join(problems)
     assert not send_failures, f"across {fault_name}: " + "; ".join(send_failures)
+    if landed < planned:
+        raise HarnessError(
+            f"the fault {fault_name} landed {landed} times, not the {planned} planned: the "
+            "connector was not judged under it"
+        )

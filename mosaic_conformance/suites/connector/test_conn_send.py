@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from mosaic_conformance.connectors.jsonlines import CLOSE_TIMEOUT_S, CommandConnector
-from mosaic_conformance.connectors.types import OutboundMessage, SendResult
-from mosaic_conformance.harness.chat.subject import RecordingConnector
+from mosaic_conformance.connectors.types import OrchestratorConnector, OutboundMessage, SendResult
+from mosaic_conformance.harness.chat.subject import unwrapped
 from mosaic_conformance.harness.chat.target import (
     Capability,
     ConnectorTarget,
@@ -89,8 +89,8 @@ def test_send_that_cannot_deliver_returns_not_delivered_without_raising(
     assert result.error, "a not-delivered result says why"
 
 
-def _program(connector: object) -> CommandConnector:
-    inner = connector.inner if isinstance(connector, RecordingConnector) else connector
+def _program(connector: OrchestratorConnector) -> CommandConnector:
+    inner = unwrapped(connector)
     if not isinstance(inner, CommandConnector):
         unsupported("only a program (--conformance-connector-cmd) has an input to close")
     return inner
