@@ -102,7 +102,11 @@ def job_environment() -> dict[str, str]:
 
 
 def make_project(folder: Path, fleet: list[str]) -> Path:
-    """A checkout of a Node fleet with the recipe as its ``.gitlab-ci.yml``."""
+    """A checkout of a Node fleet with the recipe as its ``.gitlab-ci.yml``.
+
+    Its CLI runs ``fleet`` on this checkout's Python: the fleet under test brings its own
+    dependencies (the reference fleet's connectors), apart from the toolkit the job installs.
+    """
     folder.mkdir()
     (folder / ".gitlab-ci.yml").write_text(RECIPE.read_text("utf-8"))
     (folder / "package.json").write_text(json.dumps(PACKAGE_JSON, indent=2))
@@ -172,7 +176,7 @@ def junit_testcases(project: Path) -> list[ET.Element]:
 def test_the_gitlab_recipe_passes_the_reference_fleet(
     tmp_path: Path, built_dists: dict[str, Path]
 ) -> None:
-    project = make_project(tmp_path / "reference", ["python3", "-m", "mosaic_conformance.fleet"])
+    project = make_project(tmp_path / "reference", [sys.executable, "-m", "mosaic_conformance.fleet"])
     proc = run_pipeline(project, built_dists["wheel"])
     log = proc.stdout
     assert proc.returncode == 0, f"the pipeline failed:\n{log[-6000:]}"
@@ -194,7 +198,7 @@ def test_the_gitlab_recipe_passes_the_reference_fleet(
 def test_the_gitlab_recipe_fails_a_broken_fleet_with_the_gates_reason(
     tmp_path: Path, built_dists: dict[str, Path]
 ) -> None:
-    project = make_project(tmp_path / "broken", ["python3", str(BROKEN), "no-enable-on-add"])
+    project = make_project(tmp_path / "broken", [sys.executable, str(BROKEN), "no-enable-on-add"])
     # The requirements this variant breaks, as a CI variable: the run stays short.
     proc = run_pipeline(
         project, built_dists["wheel"], ("PYTEST_ADDOPTS=--conformance-only SYM.1,SYM.2",)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -485,7 +486,8 @@ def test_ps_says_once_that_the_tmux_server_is_down(
     down = [d for d in report["drift"] if d["kind"] == "tmux-server-down"]
     assert len(down) == 1
     assert "mosaic-tmux-holder.service is active" in down[0]["text"]
-    assert "no server running" in down[0]["text"]
+    # tmux's own reason, whichever it gives: no socket folder yet, or no server on the socket
+    assert re.search(r"no server running|error connecting to", down[0]["text"]), down[0]["text"]
     assert not [d for d in report["drift"] if d["agent"] == "coder0"]
     assert report["tmux"]["up"] is False
 

@@ -34,6 +34,9 @@ from .types import (
 )
 
 # The shipped factories, imported only when their kind is created.
+# What a shipped connector's client library comes with (httpx, libtmux).
+INSTALL_CONNECTORS = "pip install 'mosaic-conformance[connectors]'"
+
 SHIPPED_FACTORIES: Mapping[ConnectorKind, str] = {
     "tmux": "mosaic_conformance.connectors.tmux:create_connector",
     "discord": "mosaic_conformance.connectors.discord:create_connector",
@@ -67,6 +70,7 @@ def default_registry() -> ConnectorRegistry:
 __all__ = [
     "DEFAULT_CONNECTOR_KIND",
     "KNOWN_CONNECTOR_KINDS",
+    "INSTALL_CONNECTORS",
     "SHIPPED_FACTORIES",
     "ConnectorConfig",
     "ConnectorFactory",

@@ -347,20 +347,25 @@ class Fleet:
         import dataclasses
         import json
 
-        from ..connectors import default_registry, resolve_connector_kind
+        from ..connectors import INSTALL_CONNECTORS, default_registry, resolve_connector_kind
         from ..connectors.config import connector_config
 
         block = load_roster(self.roster_path).connector
         try:
             config = connector_config(block)
+            kind = resolve_connector_kind(config)
             made = (registry or default_registry()).create(config)
         except (ValueError, NotImplementedError) as exc:
             raise FleetError(f"the roster's connector cannot be made: {exc}") from exc
+        except ImportError as exc:  # the shipped connectors' client libraries are an extra
+            raise FleetError(
+                f"the roster's {kind} connector needs {exc.name or exc}, which is not "
+                f"installed: {INSTALL_CONNECTORS}"
+            ) from exc
         try:
             health = made.health()
         finally:
             made.close()
-        kind = resolve_connector_kind(config)
         if as_json:
             self.say(json.dumps({"kind": kind, **dataclasses.asdict(health)}))
         else:

@@ -243,10 +243,15 @@ def kill_group(proc: subprocess.Popen[bytes], folder: Path) -> tuple[int, bool]:
     return proc.wait(), mid_write
 
 
+# How long a stepped command runs between two looks. Without it, a command stopped again
+# the moment it was let go hardly runs at all: on a busy machine one add took minutes.
+STEP_S = 0.0003
+
+
 def kill_when_writing(proc: subprocess.Popen[bytes], folder: Path) -> tuple[int, bool]:
-    """Step a :meth:`FleetUnderTest.spawn`-ed command (stop it, look, let it go on) and SIGKILL
-    it the first time it is seen writing in ``folder``: its exit status, and whether it was
-    killed so (else it ended by itself, never seen writing)."""
+    """Step a :meth:`FleetUnderTest.spawn`-ed command (stop it, look, let it run a step) and
+    SIGKILL it the first time it is seen writing in ``folder``: its exit status, and whether it
+    was killed so (else it ended by itself, never seen writing)."""
     while proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGSTOP)
@@ -256,6 +261,10 @@ def kill_when_writing(proc: subprocess.Popen[bytes], folder: Path) -> tuple[int,
             os.killpg(proc.pid, signal.SIGKILL)
             return proc.wait(), True
         os.killpg(proc.pid, signal.SIGCONT)
+        try:
+            proc.wait(timeout=STEP_S)
+        except subprocess.TimeoutExpired:
+            pass
     return proc.wait(), False
 
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from ...catalogue import CATALOGUE, Subject
-from ...connectors import SHIPPED_FACTORIES, ConnectorFactory, lazy_factory, load_factory
+from ...connectors import INSTALL_CONNECTORS, SHIPPED_FACTORIES, ConnectorFactory, lazy_factory, load_factory
 from ...contract import PROFILES_ENV, ConnectorKind
 from ...secrets import mask_also, redact
 from ..chat.target import ConnectorMaker
@@ -38,7 +38,6 @@ DEFAULT_KIND_FOR_CUSTOM: ConnectorKind = "matrix"  # a factory or program withou
 DEFAULT_HOMESERVER = "synapse"
 SHARED_SECRET_ENV = "MOSAIC_HOMESERVER_SHARED_SECRET"
 REGISTRATION_TOKEN_ENV = "MOSAIC_HOMESERVER_REGISTRATION_TOKEN"
-INSTALL_CONNECTORS = "pip install 'mosaic-conformance[connectors]'"
 
 
 @dataclass(frozen=True, slots=True)
