@@ -176,7 +176,9 @@ def junit_testcases(project: Path) -> list[ET.Element]:
 def test_the_gitlab_recipe_passes_the_reference_fleet(
     tmp_path: Path, built_dists: dict[str, Path]
 ) -> None:
-    project = make_project(tmp_path / "reference", [sys.executable, "-m", "mosaic_conformance.fleet"])
+    project = make_project(
+        tmp_path / "reference", [sys.executable, "-m", "mosaic_conformance.fleet"]
+    )
     proc = run_pipeline(project, built_dists["wheel"])
     log = proc.stdout
     assert proc.returncode == 0, f"the pipeline failed:\n{log[-6000:]}"

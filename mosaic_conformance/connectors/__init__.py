@@ -69,8 +69,8 @@ def default_registry() -> ConnectorRegistry:
 
 __all__ = [
     "DEFAULT_CONNECTOR_KIND",
-    "KNOWN_CONNECTOR_KINDS",
     "INSTALL_CONNECTORS",
+    "KNOWN_CONNECTOR_KINDS",
     "SHIPPED_FACTORIES",
     "ConnectorConfig",
     "ConnectorFactory",

@@ -7,6 +7,7 @@ the reference's own validator) and snapshot its files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -261,10 +262,8 @@ def kill_when_writing(proc: subprocess.Popen[bytes], folder: Path) -> tuple[int,
             os.killpg(proc.pid, signal.SIGKILL)
             return proc.wait(), True
         os.killpg(proc.pid, signal.SIGCONT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=STEP_S)
-        except subprocess.TimeoutExpired:
-            pass
     return proc.wait(), False
 
 

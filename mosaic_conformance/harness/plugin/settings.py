@@ -21,7 +21,13 @@ from urllib.parse import urlsplit
 import pytest
 
 from ...catalogue import CATALOGUE, Subject
-from ...connectors import INSTALL_CONNECTORS, SHIPPED_FACTORIES, ConnectorFactory, lazy_factory, load_factory
+from ...connectors import (
+    INSTALL_CONNECTORS,
+    SHIPPED_FACTORIES,
+    ConnectorFactory,
+    lazy_factory,
+    load_factory,
+)
 from ...contract import PROFILES_ENV, ConnectorKind
 from ...secrets import mask_also, redact
 from ..chat.target import ConnectorMaker
