@@ -188,7 +188,7 @@ def test_the_gitlab_recipe_passes_the_reference_fleet(
     report = kept_report(project)
     assert report["gate"] == "passed"
     # judged through the recipe's FLEET_CMD, the Node build, not the bundled reference
-    assert report["fleet_cmd"] == f"node {project}/dist/cli.js fleet"
+    assert report["judged"] == {"fleet": f"node {project}/dist/cli.js fleet", "backend": "fake"}
     assert isinstance(report["fleet_invocations"], int)
     assert report["fleet_invocations"] > 100
     cases = junit_testcases(project)
@@ -208,7 +208,7 @@ def test_the_gitlab_recipe_fails_a_broken_fleet_with_the_gates_reason(
     log = proc.stdout
     assert proc.returncode != 0, f"the pipeline passed a broken fleet:\n{log[-6000:]}"
     assert f"FAIL  {JOB}" in log
-    assert "gate: FAILED: SYM.1, SYM.2" in log
+    assert "gate: FAILED (SYM.1, SYM.2)" in log, log[-4000:]
     assert "add did not run `systemctl --user enable mosaic-agent@" in log
     report = kept_report(project)  # kept although the job failed
     assert report["gate"] == "failed"

@@ -261,7 +261,7 @@ class FakeBackend(Backend):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pane, signal.SIGKILL)
         wait_for(
-            lambda: not any(map(_running, panes)),
+            lambda: not _groups_running(panes),
             what="the programs of the test's tmux panes ending",
             timeout=STOP_TIMEOUT,
         )
@@ -314,3 +314,20 @@ def _running(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _groups_running(groups: set[int]) -> bool:
+    """Whether a process of one of these process groups still runs (a zombie does not): a
+    SIGKILL-ed group's members end one by one, the leader not last."""
+    if not Path("/proc/self/stat").exists():
+        return any(map(_running, groups))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if fields[0] != "Z" and int(fields[2]) in groups:
+            return True
+    return False
