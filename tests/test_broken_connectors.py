@@ -8,9 +8,11 @@ secret)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import shlex
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -224,6 +226,12 @@ def test_the_shipped_matrix_connector_passes_everything(
     )
     assert not_passed(outcomes) == {}, tail
     assert ret == 0
+    # The report names the server judged on, as the server says it is.
+    version = importlib.metadata.version("matrix-synapse")
+    assert (
+        read_report(pytester.path / "out").meta["judged"]["target"]
+        == f"matrix:external (Synapse {version})"
+    )
 
 
 def test_the_shipped_connector_passes_as_a_program_over_json_lines(
@@ -291,6 +299,10 @@ def test_the_shipped_tmux_connector_passes(pytester: pytest.Pytester) -> None:
     assert not_passed(outcomes, "skipped") == {}, tail
     assert outcomes["CONN.4"] == "passed", tail
     assert ret == 0
+    said = subprocess.run(["tmux", "-V"], capture_output=True, text=True, check=True).stdout
+    assert said.startswith(read_report(pytester.path / "out").meta["judged"]["target"]), (
+        said
+    )  # "tmux 3.3" of "tmux 3.3a"
 
 
 # --- verdicts (issue 15): every connector check made exact, shown failing where planted ------

@@ -253,7 +253,8 @@ class MatrixTarget:
 
     @property
     def name(self) -> str:
-        return f"matrix:{self.homeserver.name}"
+        version = self.homeserver.version
+        return f"matrix:{self.homeserver.name}" + (f" ({version})" if version else "")
 
     @property
     def connector_user_id(self) -> str:

@@ -269,7 +269,7 @@ class ConnectorTarget(Protocol):
 
     @property
     def name(self) -> str:
-        """Where the suite runs, for reports: ``matrix:synapse``, ``tmux``, ..."""
+        """Where the suite runs, for reports: ``matrix:synapse (Synapse 1.163.2)``, ``tmux``, ..."""
         ...
 
     @property

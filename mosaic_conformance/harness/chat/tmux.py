@@ -326,7 +326,7 @@ class TmuxTarget:
 
     @property
     def name(self) -> str:
-        return "tmux"
+        return f"tmux {libtmux.common.get_version()}"
 
     @property
     def unsupported(self) -> Mapping[Capability, str]:

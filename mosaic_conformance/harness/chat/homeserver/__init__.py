@@ -11,6 +11,7 @@ connector and stranger users and its rooms with them.
 from __future__ import annotations
 
 import abc
+import functools
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ from ...components import HOMESERVERS
 from ...outcomes import HarnessError
 from ...systems.base import BackendUnavailable, Component
 from .client import Account, HomeserverError, MatrixUser
+from .probe import server_version
 
 __all__ = [
     "HOMESERVERS",
@@ -77,6 +79,12 @@ class Homeserver(Component, abc.ABC):
 
     def close(self) -> None:
         """Stop whatever :meth:`start` started, also after a failure."""
+
+    @functools.cached_property
+    def version(self) -> str | None:
+        """What the running server says it is (``Synapse 1.163.2``), for the report; None
+        if it does not say."""
+        return server_version(self.url)
 
     def register_unique(self, role: str) -> Account:
         """An account named after its role, unique on a server shared between runs."""
