@@ -581,3 +581,15 @@ def test_suite_catches_a_tmux_or_discord_connector_that_forgets_across_restarts(
         *("--conformance-only", requirement),
     )
     assert not caught_as_planted(report, requirement, test, fragment), tail
+
+
+def test_a_program_that_exits_at_once_passes_no_requirement(pytester: pytest.Pytester) -> None:
+    """`false` as the connector program: nothing it said can meet a requirement (CONN.14
+    included: silence keeps no token, but is not judged as keeping it)."""
+    ret, outcomes, tail = run_suite(
+        pytester, "--conformance-connector", "discord", "--conformance-connector-cmd", "false"
+    )
+    assert {rid for rid, outcome in outcomes.items() if outcome == "passed"} == set(), tail
+    assert outcomes["CONN.14"] == "not-judged", tail
+    assert outcomes["CONN.4"] == outcomes["CONN.10"] == "failed", tail
+    assert ret == 1

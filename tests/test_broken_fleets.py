@@ -303,3 +303,15 @@ def test_the_reference_is_judged_whole_and_strictly_by_the_fleet_guide() -> None
     guide = (Path(__file__).parent.parent / "docs" / "validating-a-fleet.md").read_text()
     first = guide.split("<!-- runnable -->\n```sh\n", 1)[1].split("\n", 1)[0]
     assert first == "pytest --conformance --conformance-strict -p no:cacheprovider -q"
+
+
+def test_a_fleet_that_does_nothing_passes_no_requirement(pytester: pytest.Pytester) -> None:
+    """`false` as the fleet: nothing it did can meet a requirement (issue 15's acceptance)."""
+    result = pytester.runpytest_subprocess(
+        *("--conformance", "--conformance-report", "out", "-p", "no:cacheprovider"),
+        *("--conformance-fleet-cmd", "false"),
+    )
+    report = read_report(pytester.path / "out")
+    assert report.with_outcome("passed") == set(), report.reasons(report.with_outcome("passed"))
+    assert report.with_outcome("failed") >= {"R5.1", "SYM.1", "ROS.1", "CONN.2"}
+    assert result.ret == 1

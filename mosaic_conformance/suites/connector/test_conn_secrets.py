@@ -32,9 +32,10 @@ from .conftest import MESSAGE_WAIT_S, Inbox, require, unique
 VARIANTS = [Variant.HEALTHY, Variant.BAD_TOKEN, Variant.SERVER_DOWN]
 
 
-def _attempt(call: Callable[[], object]) -> object:
-    """``call()``, bounded, whatever it does: a call that raises or hangs is judged by the
-    requirement it breaks; here only what it says counts (the recorder saw it)."""
+def _attempt(call: Callable[[], object]) -> tuple[bool, object]:
+    """``call()``, bounded, whatever it does: whether it answered, and its value. A call that
+    raises or hangs is judged by the requirement it breaks; here only what it says counts
+    (the recorder saw it)."""
     box: dict[str, object] = {}
 
     def run() -> None:
@@ -46,7 +47,7 @@ def _attempt(call: Callable[[], object]) -> object:
     worker = threading.Thread(target=run, name="CONN.14 call", daemon=True)
     worker.start()
     worker.join(CALL_BOUND_S)
-    return box.get("value")
+    return "value" in box, box.get("value")
 
 
 @pytest.mark.requirement("CONN.14")
@@ -66,22 +67,29 @@ def test_the_token_never_appears_in_what_the_connector_returns_raises_or_writes(
     if not recorder.tokens:
         raise HarnessError(f"the {variant.value} connector was made without a token to look for")
     repr(connector)
-    _attempt(connector.health)
-    _attempt(lambda: connector.send(OutboundMessage(unique("CONN.14 a plain send"))))
+    answers = [_attempt(connector.health)[0]]
+    plain = OutboundMessage(unique("CONN.14 a plain send"))
+    answers.append(_attempt(lambda: connector.send(plain))[0])
     if variant is Variant.HEALTHY and Capability.THREADS not in connector_target.unsupported:
         thread = operator.open_thread(unique("CONN.14 a thread"))
         reply = OutboundMessage(unique("CONN.14 a send in a thread"), thread_id=thread)
-        _attempt(lambda: connector.send(reply))
+        answers.append(_attempt(lambda: connector.send(reply))[0])
     inbox = Inbox()
-    unsubscribe = _attempt(lambda: connector.subscribe(inbox))
-    if variant is Variant.HEALTHY:
+    subscribed, unsubscribe = _attempt(lambda: connector.subscribe(inbox))
+    if variant is Variant.HEALTHY and subscribed:
         text = unique("CONN.14 the operator writes")
         operator.post(text)
         inbox.wait_for_all([text], MESSAGE_WAIT_S)  # its delivery is CONN.7's to judge
     if callable(unsubscribe):
         _attempt(unsubscribe)
-    _attempt(connector.health)
+    answers.append(_attempt(connector.health)[0])
     _attempt(connector.close)  # a program's last words are read by now
     record_figure("values_looked_at", recorder.values)
     leaks = recorder.leaks
     assert not leaks, f"with {variant.value}: the token appears in " + "; ".join(map(str, leaks))
+    if not any(answers):
+        # Silence keeps no token, but proves nothing: CONN.4 and CONN.10 fail such a connector.
+        pytest.skip(
+            f"not judged with {variant.value}: the connector answered none of its health and "
+            "send calls (each raised or hung), so nothing it says could be looked at"
+        )

@@ -202,14 +202,25 @@ TOKENS = {
 }
 
 
+MATRIX_ROSTER = PLAIN_ROSTER + (
+    "connector:\n  kind: matrix\n  matrix:\n"
+    "    homeserver_url: http://127.0.0.1:8008\n    user_id: '@o:local'\n"
+    "    room_id: '!r:local'\n"
+)
+
+
 @pytest.mark.requirement("ROS.4")
 def test_token_in_roster_is_refused(fleet: FleetUnderTest) -> None:
-    fleet.plant_roster(
-        PLAIN_ROSTER + "connector:\n  kind: matrix\n  matrix:\n"
-        "    homeserver_url: http://127.0.0.1:8008\n    user_id: '@o:local'\n"
-        "    room_id: '!r:local'\n    access_token: syt_in_the_roster\n"
-    )
+    fleet.plant_roster(MATRIX_ROSTER + "    access_token: syt_in_the_roster\n")
     assert_nothing_changed(fleet, "add", "ros4", *WORKER, "--no-start")
+    # A fleet that refuses every add refuses this one too: its refusal tells of the token
+    # only if the same roster without it is taken.
+    fleet.plant_roster(MATRIX_ROSTER)
+    if fleet.run("add", "ros4", *WORKER, "--no-start").exit_code != 0:
+        pytest.skip(
+            "not judged: the fleet refuses the same roster without the token too, so its "
+            "refusal says nothing of tokens (ROS.2 and ROS.1 judge that refusal)"
+        )
 
 
 @pytest.mark.requirement("ROS.4")
@@ -230,6 +241,7 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
         ("init", "--profile", "nonexistent-profile", "--write"),
     ]
     results = [fleet.run(*step, env=env) for step in steps]
+    carried = results[:4]  # the steps that must work: the tokens went through the fleet's work
     leaked = [r for r in results if any(t in r.output for t in TOKENS.values())]
     leaks = [f"the output of `fleet {' '.join(r.args)}`" for r in leaked]
     for path in fleet.snapshot().files:
@@ -241,6 +253,12 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
         + ", ".join(leaks)
         + "".join(f"\n{redact(str(r))}" for r in leaked)  # where, with the token masked
     )
+    failed = [f"`fleet {' '.join(r.args)}`" for r in carried if r.exit_code != 0]
+    if failed:
+        pytest.skip(
+            f"not judged: {', '.join(failed)} failed, so the tokens never went through the "
+            "fleet's work (the requirements of those steps judge that)"
+        )
 
 
 # --- ROS.5 ------------------------------------------------------------------------------
