@@ -3,6 +3,7 @@ registry, with the token from the environment only (``mosaic fleet connector``).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -98,8 +99,14 @@ def test_no_block_makes_the_tmux_connector(tmp_path: Path) -> None:
     assert out.getvalue().startswith("tmux: reachable, authenticated")
 
 
-def test_the_roster_names_the_tmux_chat_session(tmp_path: Path) -> None:
-    write_roster(tmp_path, {"kind": "tmux", "tmux": {"session": "ops-chat"}})
+@pytest.mark.parametrize("state_dir", [None, "chat-state"])
+def test_the_roster_names_the_tmux_chat_session(tmp_path: Path, state_dir: str | None) -> None:
+    """The block's settings reach the connector: its tmux session, and the folder for its
+    cursor (``state_dir``, which the schema allows) where the roster names one."""
+    block: dict[str, object] = {"kind": "tmux", "tmux": {"session": "ops-chat"}}
+    if state_dir:
+        block["state_dir"] = str(tmp_path / state_dir)
+    write_roster(tmp_path, block)
     made: list[ConnectorConfig] = []
 
     class Healthy:
@@ -114,7 +121,8 @@ def test_the_roster_names_the_tmux_chat_session(tmp_path: Path) -> None:
     registry = ConnectorRegistry()
     registry.register("tmux", lambda config: made.append(config) or Healthy())  # type: ignore[arg-type,func-returns-value]
     Fleet(tmp_path, io.StringIO(), io.StringIO()).connector(as_json=True, registry=registry)
-    assert made == [ConnectorConfig(kind="tmux", tmux=TmuxConfig(session="ops-chat"))]
+    expected = ConnectorConfig(kind="tmux", tmux=TmuxConfig(session="ops-chat"))
+    assert made == [dataclasses.replace(expected, state_dir=block.get("state_dir"))]
     assert made[0].tmux.socket_name == TMUX_SOCKET  # the fleet's server, always
 
 

@@ -40,7 +40,8 @@ AGENTS = [
 
 def good_rosters() -> list[dict[str, Any]]:
     rosters = [load_profile(name).to_data() for name in profile_names()]
-    for block in (None, MATRIX, DISCORD, TMUX, {"kind": "tmux"}):
+    state = {"kind": "tmux", "state_dir": "/var/lib/mosaic/chat"}  # CONN.13's folder
+    for block in (None, MATRIX, DISCORD, TMUX, {"kind": "tmux"}, state):
         roster: dict[str, Any] = {"version": 1, "transport": "tmux", "agents": AGENTS}
         if block is not None:
             roster["connector"] = block
@@ -68,6 +69,7 @@ BAD_ROSTERS: list[Any] = [
     {"version": 1, "transport": "tmux", "agents": [], "connector": {"kind": "matrix"}},
     {"version": 1, "transport": "tmux", "agents": [], "connector": {"kind": "discord"}},
     {"version": 1, "transport": "tmux", "agents": [], "connector": {**TMUX, "extra": 1}},
+    {"version": 1, "transport": "tmux", "agents": [], "connector": {**TMUX, "state_dir": ""}},
     {
         "version": 1,
         "transport": "tmux",
