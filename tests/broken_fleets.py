@@ -72,6 +72,18 @@ class EnableOnlyWhenStarting(Dropping):
                 super().add(name, runtime, cls, start)
 
 
+@variant("escaped-unit-on-enable")
+class EscapedUnitOnEnable(Fleet):
+    """add enables the unit of the name as escaped for tmux (`.` as `+`), remove disables the
+    right one: a dotted agent is never enabled (found by a fleet written from the docs)."""
+
+    def _attempt(self, argv: list[str]) -> Completed:
+        if argv[:3] == ["systemctl", "--user", "enable"] and argv[-1] != HOLDER_UNIT:
+            instance = argv[-1].removeprefix("mosaic-agent@").removesuffix(".service")
+            argv = [*argv[:-1], f"mosaic-agent@{instance.replace('.', '+')}.service"]
+        return super()._attempt(argv)
+
+
 @variant("fatal-enable-failure")
 class FatalEnableFailure(Fleet):
     def warn(self, text: str) -> None:

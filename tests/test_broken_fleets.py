@@ -45,6 +45,7 @@ CATCHES: dict[str, dict[str, Catch]] = {
         "SYM.2": SYM2_NO_WARNING,
         "SYM.6": SYM6_AFTER_REBOOT,
     },
+    "escaped-unit-on-enable": {"SYM.1": SYM1},
     "fatal-enable-failure": {
         "SYM.2": C("test_failed_enable_on_add_is_a_warning", "a failed enable made add fail"),
         "SYM.6": C(SYM6_MACHINE, "add failed"),

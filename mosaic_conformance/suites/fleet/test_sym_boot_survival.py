@@ -50,10 +50,16 @@ def added(
 
 
 @pytest.mark.requirement("SYM.1")
-@pytest.mark.parametrize("start", [True, False], ids=["start", "no-start"])
-def test_add_enables_the_unit(installed: FleetUnderTest, start: bool) -> None:
-    unit = agent_unit("sym1")
-    result = installed.run("add", "sym1", *WORKER, *([] if start else ["--no-start"]))
+@pytest.mark.parametrize(
+    ("name", "start"),
+    # a name with every character a unit instance may hold but letters: the unit is the
+    # agent's own, not a name escaped for tmux or for systemd's paths
+    [("sym1", True), ("sym1", False), ("sym1.b-c_2", True)],
+    ids=["start", "no-start", "dotted-name"],
+)
+def test_add_enables_the_unit(installed: FleetUnderTest, name: str, start: bool) -> None:
+    unit = agent_unit(name)
+    result = installed.run("add", name, *WORKER, *([] if start else ["--no-start"]))
     assert result.exit_code == 0, f"add failed\n{result}"
     assert result.ran("systemctl", "enable", unit), (
         f"add did not run `systemctl --user enable {unit}`\n{result}"
