@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -481,6 +482,31 @@ class DiscordStampsWithoutOffset(DiscordConnector):
         super()._dispatch(naive, thread_id, me)
 
 
+class DiscordStampsWrongOffset(DiscordConnector):
+    """Hands on the UTC wall-clock time of a message labelled +02:00: a valid stamp of
+    another moment (found by a connector written from the docs)."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        utc = datetime.fromisoformat(str(message["timestamp"])).astimezone(timezone.utc)
+        shifted = utc.replace(tzinfo=None).isoformat(timespec="milliseconds") + "+02:00"
+        super()._dispatch({**message, "timestamp": shifted}, thread_id, me)
+
+
+class DiscordDropsMultilineMessages(DiscordConnector):
+    """Delivers no message whose text has a line break."""
+
+    def _dispatch(self, message: dict[str, Any], thread_id: str | None, me: str) -> None:
+        if "\n" not in str(message.get("content", "")):
+            super()._dispatch(message, thread_id, me)
+
+
+class DiscordDropsAttachments(DiscordConnector):
+    """Sends the text of a message and says nothing of its attachments."""
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        return super().send(dataclasses.replace(message, attachments=()))
+
+
 class DiscordRefusesAttachments(DiscordConnector):
     def send(self, message: OutboundMessage) -> SendResult:
         if message.attachments:
@@ -577,6 +603,9 @@ def discord_factory_raises(config: ConnectorConfig) -> Any:
 
 discord_stamps_without_offset = _discord(DiscordStampsWithoutOffset)
 discord_refuses_attachments = _discord(DiscordRefusesAttachments)
+discord_stamps_wrong_offset = _discord(DiscordStampsWrongOffset)
+discord_drops_multiline_messages = _discord(DiscordDropsMultilineMessages)
+discord_drops_attachments = _discord(DiscordDropsAttachments)
 discord_subscribe_fails_when_down = _discord(DiscordSubscribeFailsWhenDown)
 discord_second_unsubscribe_raises = _discord(DiscordSecondUnsubscribeRaises)
 discord_last_seen_is_now = _discord(DiscordLastSeenIsNow)

@@ -341,6 +341,26 @@ VERDICT_VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, str, str]]] = {
             "with a UTC offset",
         ),
     ),
+    "discord-stamps-wrong-offset": (
+        factory_args("discord", "discord_stamps_wrong_offset"),
+        (
+            "CONN.7",
+            "test_each_operator_message_arrives_once_with_text_sender_and_timestamp",
+            "is not when it was posted",
+        ),
+    ),
+    "discord-drops-multiline-messages": (
+        factory_args("discord", "discord_drops_multiline_messages"),
+        ("CONN.7", "test_an_operator_message_arrives_with_its_text_whole", "did not arrive"),
+    ),
+    "discord-drops-attachments": (
+        factory_args("discord", "discord_drops_attachments"),
+        (
+            "CONN.4",
+            "test_a_send_with_attachments_is_delivered_and_seen",
+            "not each attachment's file name or URL",
+        ),
+    ),
     "discord-refuses-attachments": (
         factory_args("discord", "discord_refuses_attachments"),
         (

@@ -67,6 +67,7 @@ class Capability(str, enum.Enum):
     SERVER_ERRORS = "server_errors"  # Scenario.fail_requests: 5xx and 429 answers
     HALF_OPEN = "half_open"  # Scenario.half_open
     OUTAGE = "outage"  # Scenario.outage
+    MULTILINE = "multiline"  # OperatorSide.post of a text with line breaks, as one message
 
 
 class Variant(str, enum.Enum):

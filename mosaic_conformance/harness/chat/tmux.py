@@ -60,6 +60,7 @@ UNSUPPORTED: Mapping[Capability, str] = {
     "request to hold",
     Capability.HALF_OPEN: "tmux chat has no network link: the operator's lines go to a file",
     Capability.OUTAGE: "tmux chat has no network link: the operator types into the pane itself",
+    Capability.MULTILINE: "the operator types lines into the pane: a line break ends a message",
 }
 INSTALL_TMUX = "install tmux (Debian and Ubuntu: apt-get install tmux) or put it on PATH"
 

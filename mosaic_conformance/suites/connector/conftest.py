@@ -87,6 +87,9 @@ def now() -> datetime:
 
 
 SKEW = timedelta(seconds=CLOCK_SKEW_S)
+# An inbound message's time is the chat server's: a server elsewhere may keep another clock,
+# but a stamp off by a time zone (15 minutes at the least) names another moment.
+SERVER_SKEW = timedelta(minutes=5)
 
 
 def unique(label: str) -> str:

@@ -48,21 +48,38 @@ def test_send_is_delivered_with_an_id_and_the_operator_sees_it(
 def test_a_send_with_attachments_is_delivered_and_seen(
     scenario: Scenario, operator: OperatorSide
 ) -> None:
-    """``attachments`` hold local paths or URLs; a connector shows them as it can, and the
-    message itself arrives."""
+    """``attachments`` hold local paths or URLs; a connector shows them as it can (a line
+    naming each, an upload under the file's name, a link), and the message itself arrives:
+    the operator sees each attachment's file name or URL."""
     connector = scenario.connect()
     text = unique("CONN.4 with attachments")
-    message = OutboundMessage(text, attachments=("build/report.txt", "https://ci.test/run/42"))
+    # each attachment, and what of it the operator must see: a file's name, a URL whole
+    attachments = {
+        "build/report.txt": "report.txt",
+        "https://ci.test/run/42": "https://ci.test/run/42",
+    }
+    message = OutboundMessage(text, attachments=tuple(attachments))
     result = within(CALL_BOUND_S, lambda: connector.send(message), "send with attachments")
     assert result.delivered, f"a send with attachments was not delivered: {result.error}"
 
-    def shown() -> bool:
-        return any(m.text.startswith(text) for m in operator.seen())
+    def missing() -> list[str]:
+        """What the operator does not see yet: the text, and each attachment (an upload may
+        come as a message of its own)."""
+        seen = [m.text for m in operator.seen()]
+        shown = "\n".join(seen)
+        return [text] * (not any(t.startswith(text) for t in seen)) + [
+            a for a, shown_as in attachments.items() if shown_as not in shown
+        ]
 
     try:
-        wait_for(shown, what=f"the operator seeing {text!r}", timeout=MESSAGE_WAIT_S)
+        wait_for(
+            lambda: not missing(), what=f"the operator seeing {text!r}", timeout=MESSAGE_WAIT_S
+        )
     except NotReady:
-        pytest.fail(f"the operator never saw the message sent with attachments: {text!r}")
+        pytest.fail(
+            f"the operator never saw the message sent with attachments, or not each "
+            f"attachment's file name or URL: {missing()!r} not seen"
+        )
 
 
 @pytest.mark.requirement("CONN.5")

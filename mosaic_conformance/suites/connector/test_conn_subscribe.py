@@ -19,9 +19,12 @@ from mosaic_conformance.harness.chat.target import (
 from .conftest import (
     CALL_BOUND_S,
     MESSAGE_WAIT_S,
+    SERVER_SKEW,
     Inbox,
     fence,
     iso8601_problem,
+    moment,
+    now,
     require,
     unique,
     within,
@@ -36,6 +39,7 @@ def test_each_operator_message_arrives_once_with_text_sender_and_timestamp(
     inbox = Inbox()
     within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
     texts = [unique(f"CONN.7 operator message {n}") for n in range(3)]
+    posted = now()
     for text in texts:
         operator.post(text)
     for text in texts:
@@ -43,6 +47,7 @@ def test_each_operator_message_arrives_once_with_text_sender_and_timestamp(
     last = unique("CONN.7 last")  # everything before it has arrived once it has
     operator.post(last)
     inbox.wait_for(last)
+    arrived = now()
     for text in texts:
         received = [m for m in inbox.messages if m.text == text]
         assert len(received) == 1, f"{text!r} arrived {len(received)} times, not once"
@@ -51,6 +56,40 @@ def test_each_operator_message_arrives_once_with_text_sender_and_timestamp(
         assert message.id, "an inbound message carries its id"
         problem = iso8601_problem(message.ts)
         assert problem is None, f"the timestamp of {text!r}: {problem}"
+        # the moment it names, not only its form: a wrong UTC offset is another moment
+        assert posted - SERVER_SKEW <= moment(message.ts) <= arrived + SERVER_SKEW, (
+            f"the timestamp of {text!r}, {message.ts}, is not when it was posted: between "
+            f"{posted.isoformat()} and {arrived.isoformat()} (5 minutes either side allowed)"
+        )
+
+
+TEXTS_WHOLE = {
+    "non-ascii": "CONN.7 café, naïve, Größe, 日本語, emoji 🚀, a tab\there",
+    "line-breaks": "CONN.7 a message of\nthree lines,\n  the last indented",
+}
+
+
+@pytest.mark.requirement("CONN.7")
+@pytest.mark.parametrize("kind", list(TEXTS_WHOLE))
+def test_an_operator_message_arrives_with_its_text_whole(
+    connector_target: ConnectorTarget, scenario: Scenario, operator: OperatorSide, kind: str
+) -> None:
+    """What the operator writes arrives as written: any character, and line breaks within
+    one message where the chat has them."""
+    if kind == "line-breaks":
+        require(connector_target, Capability.MULTILINE)
+    connector = scenario.connect()
+    inbox = Inbox()
+    within(CALL_BOUND_S, lambda: connector.subscribe(inbox), "subscribe")
+    text = unique(TEXTS_WHOLE[kind])
+    operator.post(text)
+    last = unique("CONN.7 after the whole text")  # everything before it has arrived once it has
+    operator.post(last)
+    inbox.wait_for(last)
+    received = [m.text for m in inbox.messages if m.text != last]
+    assert text in received, (
+        f"the operator's message {text!r} did not arrive as written; arrived: {received!r}"
+    )
 
 
 def _subscribe_then_shut(
