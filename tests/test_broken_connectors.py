@@ -613,3 +613,14 @@ def test_a_program_that_exits_at_once_passes_no_requirement(pytester: pytest.Pyt
     assert outcomes["CONN.14"] == "not-judged", tail
     assert outcomes["CONN.4"] == outcomes["CONN.10"] == "failed", tail
     assert ret == 1
+
+
+def test_every_connector_requirement_is_shown_failing() -> None:
+    """Each requirement the connector suite judges has a broken connector planted to fail it
+    (the fleet's counterpart is in test_broken_fleets.py)."""
+    shown = set().union(*EXPECTED.values(), *CHAT_EXPECTED.values())
+    shown |= {rid for ids, _ in EXPECTED_ALONE.values() for rid in ids}
+    shown |= {planted[0] for _, planted in VERDICT_VARIANTS.values()}
+    shown |= {planted[0] for planted in MATRIX_VERDICT_VARIANTS.values()}
+    shown |= {case[0] for case in (*ISSUE18_MATRIX.values(), *ISSUE18_CHAT.values())}
+    assert sorted(CONNECTOR_REQUIREMENTS - shown) == []
