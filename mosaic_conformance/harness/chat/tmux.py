@@ -214,13 +214,24 @@ class TmuxScenario:
             try:
                 if self._silent is not None:
                     self._silent.close()
+            finally:
+                self._end_server()
+
+    def _end_server(self) -> None:
+        """Kill the server, also one still coming up; an interrupt (Ctrl-C lands anywhere,
+        this wait and kill included) ends it all the same before it goes on."""
+        try:
+            try:
                 if self._half_started:  # interrupted in new-session: its server may come yet
                     with contextlib.suppress(NotReady):
                         wait_for(self.server.is_alive, what="a half-started server", timeout=2)
                 self._kill_server()
-            finally:  # even when the wait for the server is interrupted
-                tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
-                shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
+            except BaseException:
+                self._kill_server()
+                raise
+        finally:  # even when the kill itself failed
+            tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
+            shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)
 
     def _processes(self) -> tuple[int | None, list[int]]:
         """The tmux server's pid and its panes' (the chat programs), while it answers."""
