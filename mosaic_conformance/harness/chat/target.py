@@ -304,6 +304,7 @@ class ReadHold:
         self._shut = False
         self._released = threading.Event()
         self.held = 0
+        self.read_after_release = 0  # reads begun once released: the held ones were answered
 
     def shut(self) -> None:
         """From now, reads wait in :meth:`pass_through` until :meth:`release`."""
@@ -318,11 +319,21 @@ class ReadHold:
         with self._changed:
             return self._changed.wait_for(lambda: self.held > 0, timeout=timeout)
 
+    def wait_read_after_release(self, timeout: float) -> bool:
+        """Wait until a read begins after the release (the connector had the held read's
+        answer and read on); False if none did within ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.read_after_release > 0, timeout=timeout)
+
     def pass_through(self) -> None:
         """Called by the server side for each read: returns at once while the hold is open
         (or released), else once it is released."""
         with self._changed:
-            if not self._shut or self._released.is_set():
+            if not self._shut:
+                return
+            if self._released.is_set():
+                self.read_after_release += 1
+                self._changed.notify_all()
                 return
             self.held += 1
             self._changed.notify_all()

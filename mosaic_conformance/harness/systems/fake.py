@@ -234,7 +234,9 @@ class FakeBackend(Backend):
         )
         if done.returncode == 0:
             return done.stdout
-        if any(s in done.stderr for s in ("no server running", "error connecting", "can't find")):
+        # "server exited unexpectedly": it was ending as it was asked
+        gone = ("no server running", "error connecting", "can't find", "server exited unexpectedly")
+        if any(s in done.stderr for s in gone):
             return None
         raise HarnessError(f"tmux {' '.join(args)} on {socket} failed: {done.stderr.strip()}")
 

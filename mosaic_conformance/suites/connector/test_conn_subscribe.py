@@ -119,6 +119,9 @@ def test_a_message_posted_right_after_subscribe_returns_arrives(
     operator.post(text)
     hold.wait_held(MESSAGE_WAIT_S)  # its next read is held: the post came first
     hold.release()
+    # The held read answered, the connector reads on: wherever it fixed its place in the
+    # stream, it did so before the fence, which its place must not swallow too.
+    hold.wait_read_after_release(MESSAGE_WAIT_S)
     record_figure("reads_held", hold.held)
     fence(operator, inbox, "CONN.7 after the held reads")  # posted later, so delivered later
     assert text in inbox.texts(), (
