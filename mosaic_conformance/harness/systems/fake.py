@@ -234,8 +234,15 @@ class FakeBackend(Backend):
         )
         if done.returncode == 0:
             return done.stdout
-        # "server exited unexpectedly": it was ending as it was asked
-        gone = ("no server running", "error connecting", "can't find", "server exited unexpectedly")
+        # A server ending as it is asked (its last session closed) says it has no current
+        # target, or that it exited unexpectedly.
+        gone = (
+            "no server running",
+            "error connecting",
+            "can't find",
+            "no current target",
+            "server exited unexpectedly",
+        )
         if any(s in done.stderr for s in gone):
             return None
         raise HarnessError(f"tmux {' '.join(args)} on {socket} failed: {done.stderr.strip()}")
