@@ -21,7 +21,13 @@ from mosaic_conformance.connectors import (
     ConnectorRegistry,
     OrchestratorConnector,
 )
-from mosaic_conformance.contract import CONNECTOR_KINDS, HOLDER_UNIT, agent_session
+from mosaic_conformance.contract import (
+    CONNECTOR_KINDS,
+    HOLDER_UNIT,
+    agent_of,
+    agent_session,
+    agent_unit,
+)
 from mosaic_conformance.fleet import cli, commands, profiles, roster
 from mosaic_conformance.fleet.commands import Completed, Fleet, FleetError
 
@@ -78,9 +84,9 @@ class EscapedUnitOnEnable(Fleet):
     right one: a dotted agent is never enabled (found by a fleet written from the docs)."""
 
     def _attempt(self, argv: list[str]) -> Completed:
-        if argv[:3] == ["systemctl", "--user", "enable"] and argv[-1] != HOLDER_UNIT:
-            instance = argv[-1].removeprefix("mosaic-agent@").removesuffix(".service")
-            argv = [*argv[:-1], f"mosaic-agent@{instance.replace('.', '+')}.service"]
+        agent = agent_of(argv[-1])
+        if argv[:3] == ["systemctl", "--user", "enable"] and agent is not None:
+            argv = [*argv[:-1], agent_unit(agent.replace(".", "+"))]
         return super()._attempt(argv)
 
 

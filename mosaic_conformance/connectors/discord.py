@@ -261,7 +261,7 @@ class DiscordConnector:
     # send
 
     def send(self, message: OutboundMessage) -> SendResult:
-        text = message.text + "".join(f"\n📎 {a}" for a in message.attachments)
+        text = message.text_with_attachments("📎")
         channel_id = message.thread_id or self.config.channel_id
         deadline = time.monotonic() + self._send_deadline
         base_nonce = _nonce(message.key)

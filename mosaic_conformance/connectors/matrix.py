@@ -246,9 +246,8 @@ class MatrixConnector:
         return _backoff()(state)
 
     def _content(self, message: OutboundMessage) -> dict[str, Any]:
-        # An attachment is shown as a line of its own, as the Discord connector does: the
-        # connector uploads nothing (a path is the orchestrator's, not the room's).
-        body = message.text + "".join(f"\n📎 {a}" for a in message.attachments)
+        # Attachments as lines, as in Discord: a path is the orchestrator's, not the room's.
+        body = message.text_with_attachments("📎")
         content: dict[str, Any] = {"msgtype": "m.text", "body": body}
         if message.thread_id:
             content["m.relates_to"] = {

@@ -214,7 +214,7 @@ class TmuxConnector:
     # send
 
     def send(self, message: OutboundMessage) -> SendResult:
-        text = message.text + "".join(f"\n[attachment] {a}" for a in message.attachments)
+        text = message.text_with_attachments("[attachment]")
         request = {
             "op": "show",
             "id": self._new_message_id(),

@@ -33,6 +33,11 @@ class OutboundMessage:
     # sends the same key, and a new message with the same text has another one.
     key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
+    def text_with_attachments(self, marker: str) -> str:
+        """The text, and each attachment on a line of its own after ``marker``: how a chat
+        shows what the connector does not upload."""
+        return self.text + "".join(f"\n{marker} {a}" for a in self.attachments)
+
 
 @dataclass(frozen=True, slots=True)
 class InboundMessage:

@@ -221,14 +221,13 @@ class TmuxScenario:
         """Kill the server, also one still coming up; an interrupt (Ctrl-C lands anywhere,
         this wait and kill included) ends it all the same before it goes on."""
         try:
-            try:
-                if self._half_started:  # interrupted in new-session: its server may come yet
-                    with contextlib.suppress(NotReady):
-                        wait_for(self.server.is_alive, what="a half-started server", timeout=2)
-                self._kill_server()
-            except BaseException:
-                self._kill_server()
-                raise
+            if self._half_started:  # interrupted in new-session: its server may come yet
+                with contextlib.suppress(NotReady):
+                    wait_for(self.server.is_alive, what="a half-started server", timeout=2)
+            self._kill_server()
+        except BaseException:
+            self._kill_server()
+            raise
         finally:  # even when the kill itself failed
             tmux_socket_path(self.socket_name).unlink(missing_ok=True)  # tmux leaves it
             shutil.rmtree(chat_dir(self.socket_name, SESSION).parent, ignore_errors=True)

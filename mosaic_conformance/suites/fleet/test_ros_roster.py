@@ -229,11 +229,15 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
     env = dict(TOKENS)
     backend = fleet.backend
     backend.inject_failure("disable", agent_unit("ros4b"))
-    steps = [
+    # the steps that must work: through them the tokens go through the fleet's work
+    working = [
         ("init", "--profile", "general", "--write"),
         ("install",),
         ("add", "ros4a", *WORKER),
         ("add", "ros4b", *WORKER, "--no-start"),
+    ]
+    steps = [
+        *working,
         ("add", "bad name", *WORKER),
         ("ps",),
         ("remove", "ros4b"),
@@ -241,7 +245,7 @@ def test_tokens_never_reach_output_or_files(fleet: FleetUnderTest) -> None:
         ("init", "--profile", "nonexistent-profile", "--write"),
     ]
     results = [fleet.run(*step, env=env) for step in steps]
-    carried = results[:4]  # the steps that must work: the tokens went through the fleet's work
+    carried = results[: len(working)]
     leaked = [r for r in results if any(t in r.output for t in TOKENS.values())]
     leaks = [f"the output of `fleet {' '.join(r.args)}`" for r in leaked]
     for path in fleet.snapshot().files:
