@@ -400,6 +400,18 @@ def test_the_user_enables_its_own_linger_and_nobody_else_s(backend: SystemdBacke
     assert backend.state().linger
 
 
+def test_the_state_is_read_while_the_user_manager_goes_away(backend: SystemdBackend) -> None:
+    # Turning linger off lets logind stop the manager; for some milliseconds its socket is
+    # still there and refuses calls (a CI run failed on it): the state waits the stop out.
+    install_template(backend)
+    ok(backend, "systemctl", "--user", "enable", "--now", *agents("a"))
+    ok(backend, "loginctl", "enable-linger", backend.user)
+    ok(backend, "loginctl", "disable-linger", backend.user)
+    state = backend.state()
+    assert state.enabled_agents == {"a"}
+    assert not state.linger
+
+
 def test_a_reboot_brings_back_exactly_the_enabled_units(backend: SystemdBackend) -> None:
     install_template(backend)
     ok(backend, "systemctl", "--user", "enable", *agents("keep", "gone"))

@@ -624,6 +624,7 @@ class SystemdBackend(Backend):
         result = self.machine.sh(
             STATE_SCRIPT,
             self.user,
+            str(int(USER_MANAGER_TIMEOUT / POLL_INTERVAL)),
             *sorted(candidates),
             as_user=True,
             XDG_CONFIG_HOME=str(self.config_home),
@@ -676,22 +677,38 @@ def _walk(root: Path) -> Iterator[str]:
             yield os.path.join(folder, name)
 
 
-# Run as the user; $1 is the user, the rest are units to ask about. Prints "manager running"
-# or "manager down", then `systemctl show` blocks (Id=, ActiveState=, UnitFileState=), then
-# "linger" when linger is on. Without a manager (after a boot without linger) nothing runs,
-# and systemctl reads the enablement links itself (SYSTEMD_OFFLINE).
+# Run as the user; $1 is the user, $2 how often to ask a manager that does not answer, the
+# rest are units to ask about. Prints "manager running" or "manager down", then `systemctl
+# show` blocks (Id=, ActiveState=, UnitFileState=), then "linger" when linger is on. Without
+# a manager (after a boot without linger) nothing runs, and systemctl reads the enablement
+# links itself (SYSTEMD_OFFLINE). A manager on its way out (logind stops it once linger is
+# off) keeps its socket for some milliseconds while it refuses calls: ask again until it
+# answers or its socket is gone, and never take a failed listing for "nothing loaded".
 STATE_SCRIPT = r"""
 user=$1
-shift
-if [ -S "$XDG_RUNTIME_DIR/systemd/private" ]; then
-    echo "manager running"
-    loaded=$(systemctl --user list-units --all --plain --no-legend --full 'mosaic-*' \
-        | cut -d' ' -f1)
+tries=$2
+shift 2
+ask_manager() {
+    listed=$(systemctl --user list-units --all --plain --no-legend --full 'mosaic-*') || return
+    loaded=$(printf '%s\n' "$listed" | cut -d' ' -f1)
     # shellcheck disable=SC2086 # unit names have no spaces
     [ -z "$loaded$*" ] || systemctl --user show --property=Id,ActiveState,UnitFileState \
-        -- $loaded "$@" || exit
+        -- $loaded "$@"
+}
+manager=down
+while [ -S "$XDG_RUNTIME_DIR/systemd/private" ]; do
+    if shown=$(ask_manager "$@"); then
+        manager=running
+        break
+    fi
+    tries=$((tries - 1))
+    [ "$tries" -gt 0 ] || exit 1
+    sleep 0.05
+done
+echo "manager $manager"
+if [ "$manager" = running ]; then
+    printf '%s\n' "$shown"
 else
-    echo "manager down"
     for unit; do
         printf 'Id=%s\nActiveState=inactive\nUnitFileState=%s\n\n' "$unit" \
             "$(SYSTEMD_OFFLINE=1 systemctl --user is-enabled -- "$unit" 2>/dev/null)"
