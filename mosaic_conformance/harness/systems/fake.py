@@ -23,7 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -80,6 +80,7 @@ class FakeSession(BackendSession):
         self.bin_dir = workdir / "bin"
         self.tmux: str | None = None
         self._opened: list[FakeBackend] = []
+        self._short_dir: Path | None = None  # tmux's folders of deep tests, made on demand
 
     def start(self) -> None:
         if shutil.which("sh") is None:
@@ -100,15 +101,25 @@ class FakeSession(BackendSession):
     def open(self, root: Path) -> FakeBackend:
         if self.tmux is None:
             raise RuntimeError("FakeSession.open() was called before start()")
-        backend = FakeBackend(root, self.bin_dir, self.tmux)
+        backend = FakeBackend(root, self.bin_dir, self.tmux, self._short_folder)
         self._opened.append(backend)
         return backend
+
+    def _short_folder(self) -> Path:
+        """A fresh folder with a short path, inside one the session removes at its close:
+        an interrupt between making it and handing it to a test leaves nothing behind."""
+        if self._short_dir is None:
+            self._short_dir = Path(tempfile.mkdtemp(prefix="mosaic-tmux-"))
+        return Path(tempfile.mkdtemp(dir=self._short_dir))
 
     def close(self) -> None:
         """End what a test's system left running, had nobody closed it."""
         for backend in self._opened:
             backend.close()
         self._opened.clear()
+        if self._short_dir is not None:
+            shutil.rmtree(self._short_dir, ignore_errors=True)
+            self._short_dir = None
 
 
 class FakeBackend(Backend):
@@ -116,7 +127,9 @@ class FakeBackend(Backend):
 
     name: ClassVar[str] = "fake"
 
-    def __init__(self, root: Path, bin_dir: Path, tmux: str) -> None:
+    def __init__(
+        self, root: Path, bin_dir: Path, tmux: str, short_folder: Callable[[], Path]
+    ) -> None:
         super().__init__(root)
         self.bin_dir = bin_dir
         self.tmux = tmux
@@ -127,7 +140,7 @@ class FakeBackend(Backend):
         self._own_tmpdir = False
         room = _SOCKET_PATH_MAX - len(os.fsencode(self._socket_dir)) - 1
         if room < _SOCKET_NAME_ROOM:  # a deep test folder: tmux's sockets go somewhere short
-            self.tmux_tmpdir = Path(tempfile.mkdtemp(prefix="mosaic-tmux-"))
+            self.tmux_tmpdir = short_folder()
             self._own_tmpdir = True
         self.tmux_tmpdir.mkdir(exist_ok=True)
         self._closed = False
@@ -178,10 +191,10 @@ class FakeBackend(Backend):
         """End the test's tmux servers; the files stay, for a post-mortem."""
         if self._closed:
             return
-        self._closed = True
         self._end_tmux_servers()
         if self._own_tmpdir:
             shutil.rmtree(self.tmux_tmpdir, ignore_errors=True)
+        self._closed = True  # only now: an interrupted close is done again by the session
 
     # --- tmux, asked of the real tmux, never through the recording wrapper ---------------
 
