@@ -127,6 +127,7 @@ class FaultyProxy:
         self._lock = threading.Lock()
         self._faults: list[_Fault] = []  # armed, each used once, in order
         self._cut_message_answers = 0  # armed: cut the next answers that bring messages
+        self._whole_since_cut = True  # an answer bringing messages passed whole since the cut
         self._open: set[socket.socket] = set()
         self._dead: set[socket.socket] = set()  # half-open: swallow whatever passes
         self._half_open = False  # new connections are dead too
@@ -190,22 +191,23 @@ class FaultyProxy:
         """Cut the next answer that brings messages (the server has handed them out; the
         connector never gets them), and its connection with it.
 
-        Armed once the cut armed before has landed (or ``LANDING_WAIT_S`` passed): cuts that
-        piled up would all land back to back, on a connector's retries after the first one,
-        and a connector that starts over after a cut (forgetting its ``since``) might then by
-        chance ask for just what it had not delivered yet."""
+        Armed once the cut armed before has landed and the connector got messages whole
+        again (or ``LANDING_WAIT_S`` passed): cuts that piled up would land back to back on a
+        connector's retries, judging its backoff after many failures in a row instead of its
+        recovery from each, and a connector that starts over after a cut (forgetting its
+        ``since``) might then by chance ask for just what it had not delivered yet."""
         with contextlib.suppress(NotReady):  # the test says if it did not land, with its count
             wait_for(
-                lambda: self._armed_cuts() == 0,
-                what="the cut armed before to land",
+                self._recovered_from_cuts,
+                what="the cut armed before to land, and messages to pass whole after it",
                 timeout=LANDING_WAIT_S,
             )
         with self._lock:
             self._cut_message_answers += 1
 
-    def _armed_cuts(self) -> int:
+    def _recovered_from_cuts(self) -> bool:
         with self._lock:
-            return self._cut_message_answers
+            return self._cut_message_answers == 0 and self._whole_since_cut
 
     def hold(self, hold: ReadHold, method: str, path_pattern: str) -> None:
         """Pass each ``method`` request whose path matches through ``hold`` before it is
@@ -268,6 +270,7 @@ class FaultyProxy:
         with self._lock:
             self._faults.clear()
             self._cut_message_answers = 0
+            self._whole_since_cut = True
             self._half_open = self._refusing = False
             held, self._dead = self._dead, set()
             release, self._release = self._release, threading.Event()
@@ -299,15 +302,19 @@ class FaultyProxy:
         return None
 
     def _take_message_cut(self, method: str, path: str, body: bytes) -> bool:
+        """Whether to cut this answer; also notes an answer bringing messages passing whole
+        after a cut (only then is an answer read for messages, when none is armed)."""
         with self._lock:
-            if not self._cut_message_answers:
+            if not self._cut_message_answers and self._whole_since_cut:
                 return False
         if not self.dialect.brings_messages(method, path, body):
             return False
         with self._lock:
             if not self._cut_message_answers:
+                self._whole_since_cut = True
                 return False
             self._cut_message_answers -= 1
+            self._whole_since_cut = False
             return True
 
     def _pass_holds(self, method: str, path: str) -> None:
