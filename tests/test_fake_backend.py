@@ -157,23 +157,26 @@ def test_an_interrupted_close_is_finished_by_the_session(
     short tmux folder: the session's own close ends both."""
     own = FakeSession(tmp_path / "session")
     own.start()
-    deep = own.open(tmp_path / ("d" * 90))
-    assert run(deep, "tmux", "new-session", "-d", "-s", "x").returncode == 0
-    server = int(run(deep, "tmux", "display-message", "-p", "#{pid}").stdout)
-    short = deep.tmux_tmpdir.parent
     end_servers = FakeBackend._end_tmux_servers
 
     def interrupted(self: FakeBackend) -> None:
         monkeypatch.setattr(FakeBackend, "_end_tmux_servers", end_servers)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(FakeBackend, "_end_tmux_servers", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        deep.close()
-    assert deep.tmux_servers(), "the interrupted close should have left the server up"
-    own.close()
-    assert wait_for(lambda: not Path(f"/proc/{server}").exists(), what="tmux ending", timeout=5)
-    assert not short.exists()
+    try:
+        deep = own.open(tmp_path / ("d" * 90))
+        assert run(deep, "tmux", "new-session", "-d", "-s", "x").returncode == 0
+        server = int(run(deep, "tmux", "display-message", "-p", "#{pid}").stdout)
+        short = deep.tmux_tmpdir.parent
+        monkeypatch.setattr(FakeBackend, "_end_tmux_servers", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            deep.close()
+        assert deep.tmux_servers(), "the interrupted close should have left the server up"
+        own.close()
+        assert wait_for(lambda: not Path(f"/proc/{server}").exists(), what="tmux ending", timeout=5)
+        assert not short.exists()
+    finally:
+        own.close()  # a failed assertion above leaves no server either
 
 
 # --- systemctl: what it refuses, loudly --------------------------------------------------------
