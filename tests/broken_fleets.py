@@ -6,21 +6,17 @@ reference with one defect, written as a subclass that undoes one thing the refer
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager, suppress
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mosaic_conformance.connectors import (
-    ConnectorConfig,
-    ConnectorRegistry,
-    OrchestratorConnector,
-)
+# Only what the reference itself imports, at start: every suite run starts a variant hundreds
+# of times, and the connectors' modules would triple each start (they are imported where a
+# variant makes a connector).
 from mosaic_conformance.contract import (
     CONNECTOR_KINDS,
     HOLDER_UNIT,
@@ -30,6 +26,13 @@ from mosaic_conformance.contract import (
 )
 from mosaic_conformance.fleet import cli, commands, profiles, roster
 from mosaic_conformance.fleet.commands import Completed, Fleet, FleetError
+
+if TYPE_CHECKING:
+    from mosaic_conformance.connectors import (
+        ConnectorConfig,
+        ConnectorRegistry,
+        OrchestratorConnector,
+    )
 
 VARIANTS: dict[str, type[Fleet]] = {}
 
@@ -155,7 +158,7 @@ class TwoOrchestratorsInGeneral(Fleet):
 
 def _planted(name: str) -> bool:
     folder = os.environ.get("MOSAIC_FLEET_PROFILES")
-    return bool(folder) and (Path(folder) / f"{name}.yaml").exists()
+    return bool(folder) and os.path.exists(os.path.join(folder, f"{name}.yaml"))
 
 
 @variant("write-then-validate-init")
@@ -487,6 +490,7 @@ class MatrixUserFromUrl(Fleet):
     URL's host, not the block's user_id."""
 
     def connector(self, as_json: bool, registry: ConnectorRegistry | None = None) -> None:
+        import dataclasses
         from urllib.parse import urlsplit
 
         from mosaic_conformance.connectors import default_registry
