@@ -279,7 +279,8 @@ def test_a_session_with_tests_failing_midway_leaves_nothing_behind(
 # starting), once tests are running (a scenario's servers and connectors are live), or amid
 # the CONN.11 faults (a homeserver being killed and restarted).
 TESTS_RUNNING = re.compile(r"\.py [.FEsxX]{3}")
-FAULTS_RUNNING = re.compile(r"test_conn_resume\.py")
+FAULT_TESTS = "test_conn_resume"
+FAULTS_RUNNING = re.compile(rf"{FAULT_TESTS}\.py")
 FAULTS_JITTER_S = 8.0  # the fault tests take longer: land anywhere in their first seconds
 
 
@@ -304,6 +305,8 @@ def test_an_interrupted_session_leaves_nothing_behind(
     basetemp = pytester.mkdir("basetemp")
     output = pytester.path / "output.txt"
     conformance = _conformance_args(kind, failing=False)
+    if moment == "faults-running":
+        conformance += ["-k", FAULT_TESTS]  # straight to them: the tests before are other cases
     args = [sys.executable, "-m", "pytest", f"--basetemp={basetemp}", *conformance]
     with open(output, "wb") as sink:
         session = pytester.popen(args, stdout=sink, stderr=subprocess.STDOUT)
