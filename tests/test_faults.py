@@ -17,6 +17,7 @@ from mosaic_conformance.harness.chat import faults
 from mosaic_conformance.harness.chat.discord_standin import API_PREFIX, DiscordStandIn
 from mosaic_conformance.harness.chat.faults import FaultyProxy
 from mosaic_conformance.harness.chat.restarts import WRITE_WATCH
+from mosaic_conformance.harness.chat.target import HOLD_GRACE_S, ReadHold
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +126,40 @@ def test_a_crash_copy_is_the_folder_as_a_crash_at_the_last_write_leaves_it(
         assert json.loads(copied)["cursor"] == {"text": "old"}, "the old cursor, whole"
     else:
         assert copied == "", "truncated, nothing written yet"
+
+
+# --- the read hold of CONN.7's "right after subscribe" (harness/chat/target.py) -------------
+
+
+def _reader(hold: ReadHold) -> threading.Thread:
+    reader = threading.Thread(target=hold.pass_through, daemon=True)
+    reader.start()
+    return reader
+
+
+def test_a_read_a_poller_begins_while_subscribe_runs_is_held() -> None:
+    """The race a hold shut only once subscribe returned lost now and then under load: the
+    poller's first read begins inside subscribe and must be held all the same."""
+    hold = ReadHold()
+    with hold.shut_around():
+        reader = _reader(hold)  # subscribe starts its poller and returns, waiting on nothing
+    assert hold.wait_held(5.0), "the poller's read was let through"
+    assert reader.is_alive()
+    assert hold.let_through == 0
+    hold.release()
+    reader.join(5.0)
+    assert not reader.is_alive()
+
+
+def test_a_read_subscribe_waits_on_goes_on_after_the_grace() -> None:
+    hold = ReadHold()
+    with hold.shut_around():
+        reader = _reader(hold)
+        reader.join(HOLD_GRACE_S * 5)  # subscribe waits for its first read's answer
+        assert not reader.is_alive(), "the read subscribe waits on was never let through"
+    assert (hold.held, hold.let_through) == (0, 1)
+    reader = _reader(hold)  # after subscribe returned: held
+    assert hold.wait_held(5.0)
+    hold.release()
+    reader.join(5.0)
+    assert not reader.is_alive()

@@ -48,6 +48,10 @@ from ..outcomes import Unsupported as UnsupportedOutcome
 from ..systems.base import BackendUnavailable
 
 HOLD_RELEASE_S = 120.0  # a held read goes on after this even if the suite never lets it go
+# A read begun while the call under a hold runs waits this long for the call to return; if it
+# has not, the call may be waiting on that read, and it goes on. A call that returns without
+# waiting (a poller it started reads) returns in microseconds, on a loaded machine too.
+HOLD_GRACE_S = 1.0
 
 
 class Capability(str, enum.Enum):
@@ -199,7 +203,7 @@ class Scenario(Protocol):
 
     def hold_reads(self) -> ReadHold:
         """A hold on this scenario's connectors' reads of new messages (Matrix ``/sync``,
-        Discord's message lists): open until :meth:`ReadHold.shut`, then each read waits
+        Discord's message lists): open until :meth:`ReadHold.shut_around`, then each read waits
         before it reaches the server until :meth:`ReadHold.release`. Released when the
         scenario ends."""
         ...
@@ -295,21 +299,34 @@ class ReadHold:
     """Reads held on their way to the server, for as long as the suite says.
 
     The server side calls :meth:`pass_through` before it handles a read; the suite shuts the
-    hold, does what must happen before the reads go on (the operator posts), and releases it.
-    ``held`` counts the reads it held, where they were held.
+    hold around a call (:meth:`shut_around`), does what must happen before the reads go on
+    (the operator posts), and releases it. ``held`` counts the reads it held, where they were
+    held; ``let_through`` those the call kept waiting on (see :data:`HOLD_GRACE_S`).
     """
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._shut = False
+        self._calling = False  # the call under the hold has not returned yet
         self._released = threading.Event()
         self.held = 0
+        self.let_through = 0
         self.read_after_release = 0  # reads begun once released: the held ones were answered
 
-    def shut(self) -> None:
-        """From now, reads wait in :meth:`pass_through` until :meth:`release`."""
+    @contextlib.contextmanager
+    def shut_around(self) -> Iterator[None]:
+        """Shut from before the block's call starts: every read begun from then on, in any
+        thread, waits in :meth:`pass_through` until :meth:`release`, except one the call
+        itself waits on. (Shut only once the call returned, a read a poller began in
+        between would get through, now and then.)"""
         with self._changed:
-            self._shut = True
+            self._shut = self._calling = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._calling = False
+                self._changed.notify_all()
 
     def release(self) -> None:
         self._released.set()
@@ -334,6 +351,10 @@ class ReadHold:
             if self._released.is_set():
                 self.read_after_release += 1
                 self._changed.notify_all()
+                return
+            returned = self._changed.wait_for(lambda: not self._calling, timeout=HOLD_GRACE_S)
+            if not returned:  # the call still runs: it may be waiting on this read
+                self.let_through += 1
                 return
             self.held += 1
             self._changed.notify_all()

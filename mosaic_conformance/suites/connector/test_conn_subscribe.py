@@ -93,12 +93,9 @@ def test_an_operator_message_arrives_with_its_text_whole(
     )
 
 
-def _subscribe_then_shut(
-    connector: OrchestratorConnector, inbox: Inbox, hold: ReadHold
-) -> Unsubscribe:
-    unsubscribe = connector.subscribe(inbox)
-    hold.shut()  # in the same thread, as subscribe returns: reads from now on are held
-    return unsubscribe
+def _subscribe_held(connector: OrchestratorConnector, inbox: Inbox, hold: ReadHold) -> Unsubscribe:
+    with hold.shut_around():  # reads subscribe does not wait on are held from its start
+        return connector.subscribe(inbox)
 
 
 @pytest.mark.requirement("CONN.7")
@@ -108,14 +105,15 @@ def test_a_message_posted_right_after_subscribe_returns_arrives(
     operator: OperatorSide,
     record_figure: Callable[[str, object], None],
 ) -> None:
-    """Every read of new messages that starts after ``subscribe`` returned is held until the
-    operator has posted: a connector that fixes its place in the stream only then (its
-    subscribe returned before it could see new messages) misses the message every time."""
+    """Every read of new messages that ``subscribe`` does not wait on is held until the
+    operator has posted (one begun by a poller while subscribe runs too): a connector that
+    fixes its place in the stream only then (its subscribe returned before it could see new
+    messages) misses the message every time."""
     require(connector_target, Capability.HOLD_READS)
     connector = scenario.connect()
     inbox = Inbox()
     hold = scenario.hold_reads()
-    within(CALL_BOUND_S, lambda: _subscribe_then_shut(connector, inbox, hold), "subscribe")
+    within(CALL_BOUND_S, lambda: _subscribe_held(connector, inbox, hold), "subscribe")
     text = unique("CONN.7 right after subscribe")
     operator.post(text)
     hold.wait_held(MESSAGE_WAIT_S)  # its next read is held: the post came first
@@ -124,6 +122,7 @@ def test_a_message_posted_right_after_subscribe_returns_arrives(
     # stream, it did so before the fence, which its place must not swallow too.
     hold.wait_read_after_release(MESSAGE_WAIT_S)
     record_figure("reads_held", hold.held)
+    record_figure("reads_subscribe_waited_on", hold.let_through)
     fence(operator, inbox, "CONN.7 after the held reads")  # posted later, so delivered later
     assert text in inbox.texts(), (
         f"the operator's message {text!r}, posted right after subscribe returned, did not reach "
